@@ -1,0 +1,66 @@
+// The Backend trait: how layers run a loop in parallel. Kernels never see it; layers split work into
+// row or column ranges and hand each range to a kernel. Depends on nothing else in tinyllm.
+//
+// A Backend is a type with two static functions:
+//
+//   static int num_threads();                        // threads parallel_for will use
+//   template <class Fn>                              // calls fn(b, e) on disjoint sub-ranges that
+//   static void parallel_for(std::size_t begin,      // cover [begin, end) exactly once, and returns
+//                            std::size_t end, Fn fn);// when all calls have returned
+//
+// Sub-ranges are contiguous and in order of thread index, so a kernel that is given [b, e) of column
+// tiles streams its part of a weight matrix from start to end. fn must not throw.
+//
+// Backends here: Serial (this header), OpenMP (backend/openmp.hpp, the only place with #pragma omp),
+// ThreadPool (backend/thread_pool.hpp, std::thread, for builds without OpenMP).
+#pragma once
+
+#include <algorithm>  // std::min, std::max
+#include <atomic>     // std::atomic
+#include <cstddef>    // std::size_t
+#include <cstdlib>    // std::getenv, std::atoi
+#include <thread>     // std::thread::hardware_concurrency
+
+namespace tinyllm {
+
+namespace detail {
+inline int default_thread_count() {
+  if (const char* env = std::getenv("OMP_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  const unsigned hc = std::thread::hardware_concurrency();
+  return hc ? static_cast<int>(hc) : 1;
+}
+inline std::atomic<int>& requested_threads() {
+  static std::atomic<int> n{0};  // 0: default_thread_count()
+  return n;
+}
+// Chunk t of `threads` equal parts of [begin, end).
+inline void split_range(std::size_t begin, std::size_t end, int t, int threads, std::size_t& b, std::size_t& e) {
+  const std::size_t n = end - begin, q = n / threads, r = n % threads;
+  const std::size_t tt = static_cast<std::size_t>(t);
+  b = begin + tt * q + std::min(tt, r);
+  e = b + q + (tt < r ? 1 : 0);
+}
+}  // namespace detail
+
+// Threads used by the parallel backends: n > 0 sets it, n <= 0 restores the default
+// (OMP_NUM_THREADS when set, else all cores). The only global thread state in tinyllm.
+inline void set_num_threads(int n) { detail::requested_threads().store(n > 0 ? n : 0); }
+
+inline int get_num_threads() {
+  const int n = detail::requested_threads().load();
+  return n > 0 ? n : detail::default_thread_count();
+}
+
+// Runs everything on the calling thread.
+struct Serial {
+  static int num_threads() { return 1; }
+  template <class Fn>
+  static void parallel_for(std::size_t begin, std::size_t end, Fn&& fn) {
+    if (begin < end) fn(begin, end);
+  }
+};
+
+}  // namespace tinyllm

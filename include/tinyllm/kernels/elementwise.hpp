@@ -1,0 +1,118 @@
+// xsimd kernels over one row: layer norm, activations, softmax, residual add.
+// Scalar twins with the same signatures: kernels/reference.hpp. Depends on kernels/simd.hpp only.
+#pragma once
+
+#include <cmath>    // std::sqrt
+#include <cstddef>  // std::size_t
+
+#include "reference.hpp"  // Epilogue, scalar twins for tails
+#include "simd.hpp"
+
+namespace tinyllm::kernels::simd {
+
+inline fbatch gelu_new(const fbatch& x) {
+  const fbatch k(0.7978845608028654f), c(0.044715f), half(0.5f), one(1.0f);
+  return half * x * (one + xsimd::tanh(k * xsimd::fma(c * x * x, x, x)));
+}
+inline fbatch gelu_erf(const fbatch& x) {
+  return fbatch(0.5f) * x * (fbatch(1.0f) + xsimd::erf(x * fbatch(0.7071067811865476f)));
+}
+inline fbatch apply(Epilogue ep, const fbatch& v) {
+  return ep == Epilogue::gelu_new ? gelu_new(v) : ep == Epilogue::gelu ? gelu_erf(v) : v;
+}
+
+// y[0:n] = (x - mean) / sqrt(var + eps) * gamma + beta. Two passes, as PyTorch does. x, y may alias.
+inline void layer_norm(const float* x, const float* gamma, const float* beta, float* y, std::size_t n, float eps) {
+  constexpr std::size_t W = simd_width;
+  const std::size_t nv = n - n % W;
+  fbatch acc(0.0f);
+  float sum = 0;
+  for (std::size_t i = 0; i < nv; i += W) acc += load(x + i);
+  for (std::size_t i = nv; i < n; ++i) sum += x[i];
+  const float mean = (reduce_add(acc) + sum) / static_cast<float>(n);
+  const fbatch vmean(mean);
+  fbatch acc2(0.0f);
+  float sq = 0;
+  for (std::size_t i = 0; i < nv; i += W) {
+    const fbatch d = load(x + i) - vmean;
+    acc2 = xsimd::fma(d, d, acc2);
+  }
+  for (std::size_t i = nv; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
+  const float rstd = 1.0f / std::sqrt((reduce_add(acc2) + sq) / static_cast<float>(n) + eps);
+  const fbatch vrstd(rstd);
+  for (std::size_t i = 0; i < nv; i += W)
+    store(y + i, xsimd::fma((load(x + i) - vmean) * vrstd, load(gamma + i), load(beta + i)));
+  for (std::size_t i = nv; i < n; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+}
+
+// x[0:n] = act(x), in place.
+inline void activate(float* x, std::size_t n, Epilogue ep) {
+  if (ep == Epilogue::none) return;
+  constexpr std::size_t W = simd_width;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) store(x + i, apply(ep, load(x + i)));
+  for (; i < n; ++i) x[i] = scalar::apply(ep, x[i]);
+}
+
+// x[0:n] = softmax(x), in place; n >= 1.
+inline void softmax(float* x, std::size_t n) {
+  constexpr std::size_t W = simd_width;
+  const std::size_t nv = n - n % W;
+  float m = x[0];
+  if (nv) {
+    fbatch vm = load(x);
+    for (std::size_t i = W; i < nv; i += W) vm = xsimd::max(vm, load(x + i));
+    m = reduce_max(vm);
+  }
+  for (std::size_t i = nv; i < n; ++i) m = x[i] > m ? x[i] : m;
+  const fbatch vm(m);
+  fbatch vs(0.0f);
+  for (std::size_t i = 0; i < nv; i += W) {
+    const fbatch e = xsimd::exp(load(x + i) - vm);
+    store(x + i, e);
+    vs += e;
+  }
+  float s = reduce_add(vs);
+  for (std::size_t i = nv; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
+  const float inv = 1.0f / s;
+  const fbatch vinv(inv);
+  for (std::size_t i = 0; i < nv; i += W) store(x + i, load(x + i) * vinv);
+  for (std::size_t i = nv; i < n; ++i) x[i] *= inv;
+}
+
+// y[0:n] += x[0:n]
+inline void add(float* y, const float* x, std::size_t n) {
+  constexpr std::size_t W = simd_width;
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) store(y + i, load(y + i) + load(x + i));
+  for (; i < n; ++i) y[i] += x[i];
+}
+
+// sum_i a[i] * b[i]
+inline float dot(const float* a, const float* b, std::size_t n) {
+  constexpr std::size_t W = simd_width;
+  fbatch acc0(0.0f), acc1(0.0f);
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    acc0 = xsimd::fma(load(a + i), load(b + i), acc0);
+    acc1 = xsimd::fma(load(a + i + W), load(b + i + W), acc1);
+  }
+  if (i + W <= n) {
+    acc0 = xsimd::fma(load(a + i), load(b + i), acc0);
+    i += W;
+  }
+  float s = reduce_add(acc0 + acc1);
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y[0:n] += alpha * x[0:n]
+inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
+  constexpr std::size_t W = simd_width;
+  const fbatch va(alpha);
+  std::size_t i = 0;
+  for (; i + W <= n; i += W) store(y + i, xsimd::fma(va, load(x + i), load(y + i)));
+  for (; i < n; ++i) y[i] += alpha * x[i];
+}
+
+}  // namespace tinyllm::kernels::simd

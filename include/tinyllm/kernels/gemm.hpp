@@ -1,0 +1,187 @@
+// xsimd matrix-matrix kernel for prompts (many tokens at once), in the manner of BLIS: B is packed in
+// KC x NR panels that stay in L1, A in MR-row panels from L2, and an MR x NR register tile of FMAs
+// does the work. Bias, activation and residual accumulation are applied as the tile is stored.
+// Scalar twin: kernels/reference.hpp (scalar::gemm). Depends on kernels/simd.hpp, kernels/elementwise.hpp.
+#pragma once
+
+#include <algorithm>  // std::min
+#include <cstddef>    // std::size_t
+
+#include "../detail/aligned.hpp"  // AlignedBuffer
+#include "elementwise.hpp"  // apply (activations on batches)
+#include "reference.hpp"    // Epilogue, scalar::apply
+#include "simd.hpp"
+
+#if defined(__clang__)
+#define TINYLLM_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__)
+#define TINYLLM_UNROLL _Pragma("GCC unroll 16")
+#else
+#define TINYLLM_UNROLL
+#endif
+
+namespace tinyllm::kernels::simd {
+
+namespace gemm_detail {
+
+constexpr std::size_t W = simd_width;
+constexpr std::size_t NR = 2 * W;              // tile columns: two vectors
+constexpr std::size_t MR = W >= 16 ? 12 : 6;   // tile rows: 24 of 32 zmm (AVX-512) or 12 of 16 ymm/xmm
+constexpr std::size_t KC = 256;                // depth of a packed block
+constexpr std::size_t MC = 8 * MR;             // rows of A per packed block (L2)
+constexpr std::size_t NC = 32 * NR;            // columns of B per packed block (L2)
+
+// Per-thread packing buffers, grown once and reused.
+inline float* scratch(int slot, std::size_t n) {
+  thread_local detail::AlignedBuffer buf[2];
+  buf[slot].resize(n);
+  return buf[slot].data();
+}
+
+// ap[p][k][r] = a[(i0 + p*MR + r), k0 + k], zero past row M.
+inline void pack_a(const float* a, std::size_t lda, std::size_t i0, std::size_t mc, std::size_t M, std::size_t k0,
+                   std::size_t kc, float* ap) {
+  for (std::size_t p = 0; p < mc; p += MR) {
+    for (std::size_t r = 0; r < MR; ++r) {
+      const std::size_t row = i0 + p + r;
+      float* dst = ap + p * kc + r;
+      if (row < M && p + r < mc) {
+        const float* src = a + row * lda + k0;
+        for (std::size_t k = 0; k < kc; ++k) dst[k * MR] = src[k];
+      } else {
+        for (std::size_t k = 0; k < kc; ++k) dst[k * MR] = 0.0f;
+      }
+    }
+  }
+}
+
+// bp[q][k][j] = B[k0 + k, j0 + q*NR + j], zero past column j_end.
+inline void pack_b(const float* b, std::size_t ldb, bool transposed, std::size_t j0, std::size_t j_end,
+                   std::size_t k0, std::size_t kc, float* bp) {
+  for (std::size_t q = j0; q < j_end; q += NR) {
+    const std::size_t nr = std::min(NR, j_end - q);
+    float* dst = bp + (q - j0) * kc;
+    if (!transposed) {
+      for (std::size_t k = 0; k < kc; ++k) {
+        const float* src = b + (k0 + k) * ldb + q;
+        float* d = dst + k * NR;
+        if (nr == NR) {
+          store(d, load(src));
+          store(d + W, load(src + W));
+        } else {
+          for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? src[j] : 0.0f;
+        }
+      }
+    } else {
+      for (std::size_t j = 0; j < NR; ++j) {
+        if (j < nr) {
+          const float* src = b + (q + j) * ldb + k0;
+          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+        } else {
+          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
+        }
+      }
+    }
+  }
+}
+
+struct TileOut {
+  float* c;            // tile origin in C
+  std::size_t ldc;
+  std::size_t mr, nr;  // valid rows and columns of the tile
+  const float* bias;   // bias at the tile's first column, or null
+  bool first, last;    // first / last depth block
+  bool accumulate;     // C += result (residual) instead of C = result
+  Epilogue ep;
+};
+
+// The register tile: acc[MR][2] = ap[kc][MR] x bp[kc][NR], then stored through `out`.
+inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const TileOut& out) {
+  fbatch acc[MR][2];
+  TINYLLM_UNROLL
+  for (std::size_t r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = fbatch(0.0f);
+  for (std::size_t k = 0; k < kc; ++k) {
+    const fbatch b0 = fbatch::load_aligned(bp), b1 = fbatch::load_aligned(bp + W);
+    TINYLLM_UNROLL
+    for (std::size_t r = 0; r < MR; ++r) {
+      const fbatch a(ap[r]);
+      acc[r][0] = xsimd::fma(a, b0, acc[r][0]);
+      acc[r][1] = xsimd::fma(a, b1, acc[r][1]);
+    }
+    ap += MR;
+    bp += NR;
+  }
+  if (out.mr == MR && out.nr == NR) {
+    const fbatch bias0 = out.bias ? load(out.bias) : fbatch(0.0f);
+    const fbatch bias1 = out.bias ? load(out.bias + W) : fbatch(0.0f);
+    const bool load_c = !out.first || out.accumulate;
+    TINYLLM_UNROLL
+    for (std::size_t r = 0; r < MR; ++r) {
+      float* c = out.c + r * out.ldc;
+      fbatch v0 = acc[r][0], v1 = acc[r][1];
+      if (out.first) {
+        v0 += bias0;
+        v1 += bias1;
+      }
+      if (load_c) {
+        v0 += load(c);
+        v1 += load(c + W);
+      }
+      if (out.last && out.ep != Epilogue::none) {
+        v0 = apply(out.ep, v0);
+        v1 = apply(out.ep, v1);
+      }
+      store(c, v0);
+      store(c + W, v1);
+    }
+    return;
+  }
+  alignas(64) float tile[MR][NR];
+  for (std::size_t r = 0; r < MR; ++r) {
+    acc[r][0].store_aligned(tile[r]);
+    acc[r][1].store_aligned(tile[r] + W);
+  }
+  for (std::size_t r = 0; r < out.mr; ++r)
+    for (std::size_t j = 0; j < out.nr; ++j) {
+      float* c = out.c + r * out.ldc + j;
+      float v = tile[r][j];
+      if (out.first && out.bias) v += out.bias[j];
+      if (!out.first || out.accumulate) v += *c;
+      if (out.last) v = scalar::apply(out.ep, v);
+      *c = v;
+    }
+}
+
+}  // namespace gemm_detail
+
+// c[m, n] = (accumulate ? c[m, n] : 0) + act(bias[n] + sum_k a[m, k] * B[k, n]) for n in [n_begin, n_end).
+// a: [M, lda]; B is b[k*ldb + n] ([K, N], HF Conv1D) or, when b_transposed, b[n*ldb + k] ([N, K], wte);
+// c: [M, ldc]; bias: [N] or null. accumulate and act are not combined.
+inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                 bool b_transposed, const float* bias, float* c, std::size_t ldc, std::size_t n_begin,
+                 std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+  using namespace gemm_detail;
+  if (M == 0 || n_begin >= n_end) return;
+  float* bpack = scratch(0, KC * NC);
+  float* apack = scratch(1, MC * KC);
+  for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
+    const std::size_t nc = std::min(NC, n_end - jc);
+    for (std::size_t pc = 0; pc < K; pc += KC) {
+      const std::size_t kc = std::min(KC, K - pc);
+      pack_b(b, ldb, b_transposed, jc, jc + nc, pc, kc, bpack);
+      for (std::size_t ic = 0; ic < M; ic += MC) {
+        const std::size_t mc = std::min(MC, M - ic);
+        pack_a(a, lda, ic, mc, M, pc, kc, apack);
+        for (std::size_t jr = 0; jr < nc; jr += NR) {
+          for (std::size_t ir = 0; ir < mc; ir += MR) {
+            TileOut out{c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
+                        bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, accumulate, ep};
+            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, out);
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace tinyllm::kernels::simd

@@ -1,0 +1,21 @@
+// The kernel tier in one include. `kernels::impl` is what layers call: the xsimd kernels, or their
+// scalar twins when TINYLLM_NO_SIMD is defined. Kernels take pointers, sizes, strides and ranges,
+// never a config or a model type, and never include layers/ or model/.
+#pragma once
+
+#include "reference.hpp"
+
+#ifndef TINYLLM_NO_SIMD
+#include "attention.hpp"
+#include "elementwise.hpp"
+#include "gemm.hpp"
+#include "gemv.hpp"
+#endif
+
+namespace tinyllm::kernels {
+#ifdef TINYLLM_NO_SIMD
+namespace impl = scalar;
+#else
+namespace impl = simd;
+#endif
+}  // namespace tinyllm::kernels

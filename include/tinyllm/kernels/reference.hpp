@@ -1,0 +1,123 @@
+// Scalar twins of every SIMD kernel: the plainest correct loops, same signatures, used as the test
+// oracle for kernels/*.hpp and as the code path of TINYLLM_NO_SIMD builds.
+// Kernels take pointers, sizes, strides and ranges: never a config or a model type.
+#pragma once
+
+#include <algorithm>  // std::max
+#include <cmath>      // std::tanh, std::erf, std::exp, std::sqrt
+#include <cstddef>    // std::size_t
+
+namespace tinyllm::kernels {
+
+// What a matrix kernel applies to each output after adding the bias.
+enum class Epilogue { none, gelu_new, gelu };
+
+namespace scalar {
+
+inline float gelu_new(float x) {  // GPT-2's tanh approximation
+  const float k = 0.7978845608028654f;  // sqrt(2/pi)
+  return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
+}
+inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.7071067811865476f)); }
+inline float apply(Epilogue ep, float v) {
+  return ep == Epilogue::gelu_new ? gelu_new(v) : ep == Epilogue::gelu ? gelu_erf(v) : v;
+}
+
+// y[0:n] = (x - mean) / sqrt(var + eps) * gamma + beta; x, y: [n]; may alias.
+inline void layer_norm(const float* x, const float* gamma, const float* beta, float* y, std::size_t n, float eps) {
+  double sum = 0;
+  for (std::size_t i = 0; i < n; ++i) sum += x[i];
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  double sq = 0;
+  for (std::size_t i = 0; i < n; ++i) sq += double(x[i] - mean) * double(x[i] - mean);
+  const float rstd = 1.0f / std::sqrt(static_cast<float>(sq / static_cast<double>(n)) + eps);
+  for (std::size_t i = 0; i < n; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
+}
+
+// x[0:n] = act(x), in place.
+inline void activate(float* x, std::size_t n, Epilogue ep) {
+  for (std::size_t i = 0; i < n; ++i) x[i] = apply(ep, x[i]);
+}
+
+// x[0:n] = softmax(x), in place.
+inline void softmax(float* x, std::size_t n) {
+  float m = x[0];
+  for (std::size_t i = 1; i < n; ++i) m = std::max(m, x[i]);
+  float s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += (x[i] = std::exp(x[i] - m));
+  for (std::size_t i = 0; i < n; ++i) x[i] /= s;
+}
+
+// y[0:n] += x[0:n]
+inline void add(float* y, const float* x, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+// sum_i a[i] * b[i]
+inline float dot(const float* a, const float* b, std::size_t n) {
+  float s = 0;
+  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+// y[0:n] += alpha * x[0:n]
+inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// Matrix-vector, weight in HF Conv1D layout (in x out, row-major), columns [n_begin, n_end):
+// y[n] = (accumulate ? y[n] : 0) + act(bias[n] + sum_k x[k] * w[k*ldw + n])
+// x: [K]; w: [K, ldw]; bias: [ldw] or null; y: [ldw]. accumulate and act are not combined.
+inline void gemv(const float* x, const float* w, std::size_t ldw, const float* bias, float* y, std::size_t K,
+                 std::size_t n_begin, std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+  for (std::size_t n = n_begin; n < n_end; ++n) {
+    float s = bias ? bias[n] : 0.0f;
+    for (std::size_t k = 0; k < K; ++k) s += x[k] * w[k * ldw + n];
+    y[n] = accumulate ? y[n] + s : apply(ep, s);
+  }
+}
+
+// Matrix-vector against a transposed (row per output) matrix, rows [n_begin, n_end):
+// y[n] = sum_k x[k] * w[n*ldw + k].   x: [K]; w: [N, ldw]; y: [N]. (The tied head: logits = h @ wte^T.)
+inline void gemv_t(const float* x, const float* w, std::size_t ldw, float* y, std::size_t K, std::size_t n_begin,
+                   std::size_t n_end) {
+  for (std::size_t n = n_begin; n < n_end; ++n) {
+    float s = 0;
+    for (std::size_t k = 0; k < K; ++k) s += x[k] * w[n * ldw + k];
+    y[n] = s;
+  }
+}
+
+// Matrix-matrix over columns [n_begin, n_end):
+// c[m, n] = (accumulate ? c[m, n] : 0) + act(bias[n] + sum_k a[m, k] * B[k, n])
+// a: [M, lda]; B is b[k*ldb + n] ([K, N], HF Conv1D) or, when b_transposed, b[n*ldb + k] ([N, K], wte);
+// c: [M, ldc]; bias: [N] or null.
+inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
+                 bool b_transposed, const float* bias, float* c, std::size_t ldc, std::size_t n_begin,
+                 std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t n = n_begin; n < n_end; ++n) {
+      float s = bias ? bias[n] : 0.0f;
+      for (std::size_t k = 0; k < K; ++k) s += a[m * lda + k] * (b_transposed ? b[n * ldb + k] : b[k * ldb + n]);
+      c[m * ldc + n] = accumulate ? c[m * ldc + n] + s : apply(ep, s);
+    }
+}
+
+// One query against T cached positions of one head:
+// out[0:hd] = softmax(scale * q . k[t]) over t < T, weighting v[t].
+// q: [hd]; k, v: [T, ld] (row t at k + t*ld); scores: [T] scratch; out: [hd].
+inline void attention(const float* q, const float* k, const float* v, std::size_t ld, std::size_t T, std::size_t hd,
+                      float scale, float* scores, float* out) {
+  for (std::size_t t = 0; t < T; ++t) {
+    float s = 0;
+    for (std::size_t i = 0; i < hd; ++i) s += q[i] * k[t * ld + i];
+    scores[t] = s * scale;
+  }
+  softmax(scores, T);
+  for (std::size_t i = 0; i < hd; ++i) out[i] = 0;
+  for (std::size_t t = 0; t < T; ++t)
+    for (std::size_t i = 0; i < hd; ++i) out[i] += scores[t] * v[t * ld + i];
+}
+
+}  // namespace scalar
+}  // namespace tinyllm::kernels

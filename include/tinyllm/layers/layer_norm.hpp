@@ -1,0 +1,19 @@
+// Layer norm over T rows of n_embd. Depends on kernels/ and model/weights.hpp (LayerNormWeights).
+#pragma once
+
+#include <cstddef>  // std::size_t
+
+#include "../kernels/kernels.hpp"
+#include "../model/weights.hpp"
+
+namespace tinyllm::layers {
+
+// y[T, C] = layer_norm(x[T, C]) with gamma = w.weight, beta = w.bias.
+template <class Backend>
+void layer_norm(const LayerNormWeights& w, const float* x, std::size_t T, std::size_t C, float eps, float* y) {
+  Backend::parallel_for(0, T, [&](std::size_t b, std::size_t e) {
+    for (std::size_t t = b; t < e; ++t) kernels::impl::layer_norm(x + t * C, w.weight, w.bias, y + t * C, C, eps);
+  });
+}
+
+}  // namespace tinyllm::layers

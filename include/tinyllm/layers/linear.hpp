@@ -1,0 +1,47 @@
+// Linear layer in HF's Conv1D orientation, y = x @ W + b, over T rows: matrix-vector kernel for one
+// row (decode), packed GEMM for many (prompt). Columns are split across the Backend's threads.
+// Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
+#pragma once
+
+#include <algorithm>  // std::min
+#include <cstddef>    // std::size_t
+
+#include "../kernels/kernels.hpp"
+#include "../model/weights.hpp"
+
+namespace tinyllm::layers {
+
+using kernels::Epilogue;
+
+// Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
+inline constexpr std::size_t column_tile = 64;
+
+// y[T, n_out] = act(x[T, n_in] @ W + b), or y += x @ W + b when `accumulate` (the residual add).
+template <class Backend>
+void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, bool accumulate = false,
+            Epilogue ep = Epilogue::none) {
+  const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
+  const std::size_t tiles = (n_out + column_tile - 1) / column_tile;
+  Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
+    const std::size_t n0 = b * column_tile, n1 = std::min(e * column_tile, n_out);
+    if (T == 1)
+      kernels::impl::gemv(x, w.weight, n_out, w.bias, y, n_in, n0, n1, accumulate, ep);
+    else
+      kernels::impl::gemm(T, n_in, x, n_in, w.weight, n_out, false, w.bias, y, n_out, n0, n1, accumulate, ep);
+  });
+}
+
+// logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
+template <class Backend>
+void linear_transposed(const float* E, std::size_t V, std::size_t C, const float* x, std::size_t T, float* logits) {
+  const std::size_t tiles = (V + column_tile - 1) / column_tile;
+  Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
+    const std::size_t n0 = b * column_tile, n1 = std::min(e * column_tile, V);
+    if (T == 1)
+      kernels::impl::gemv_t(x, E, C, logits, C, n0, n1);
+    else
+      kernels::impl::gemm(T, C, x, C, E, C, true, nullptr, logits, V, n0, n1, false);
+  });
+}
+
+}  // namespace tinyllm::layers

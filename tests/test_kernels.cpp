@@ -1,0 +1,197 @@
+// Every SIMD kernel against its scalar twin, over sizes with tails and unaligned starts, and the
+// layers that split them across threads in both backends. Eigen's GEMM is a second reference.
+#include <doctest/doctest.h>
+
+#include <Eigen/Core>
+#include <tinyllm/backend/backend.hpp>
+#include <tinyllm/backend/openmp.hpp>
+#include <tinyllm/detail/half.hpp>
+#include <tinyllm/kernels/kernels.hpp>
+#include <tinyllm/layers/linear.hpp>
+#include <tinyllm/layers/attention.hpp>
+
+#include "test_helpers.hpp"
+
+namespace k = tinyllm::kernels;
+using test::random_floats;
+
+namespace {
+
+// max |a - b| / max(1, max |b|)
+double rel_err(const float* a, const float* b, std::size_t n) {
+  double d, m;
+  test::max_errors(a, b, n, d, m);
+  return d / std::max(1.0, m);
+}
+
+const std::size_t sizes[] = {1, 2, 3, 7, 15, 16, 17, 31, 33, 40, 64, 100, 129, 768, 1027};
+
+}  // namespace
+
+TEST_CASE("elementwise kernels equal their scalar twins (tails, unaligned starts)") {
+  for (std::size_t n : sizes)
+    for (std::size_t off : {0, 1, 3}) {
+      CAPTURE(n);
+      CAPTURE(off);
+      auto x = random_floats(n + off, n * 7 + off, 3.0f);
+      auto g = random_floats(n + off, n + 1), b = random_floats(n + off, n + 2);
+      std::vector<float> ys(n + off), yv(n + off);
+      k::scalar::layer_norm(x.data() + off, g.data() + off, b.data() + off, ys.data() + off, n, 1e-5f);
+      k::simd::layer_norm(x.data() + off, g.data() + off, b.data() + off, yv.data() + off, n, 1e-5f);
+      CHECK(rel_err(yv.data() + off, ys.data() + off, n) < 1e-5);
+
+      for (auto ep : {k::Epilogue::gelu_new, k::Epilogue::gelu}) {
+        std::vector<float> as(x), av(x);
+        k::scalar::activate(as.data() + off, n, ep);
+        k::simd::activate(av.data() + off, n, ep);
+        CHECK(rel_err(av.data() + off, as.data() + off, n) < 1e-5);
+      }
+      std::vector<float> ss(x), sv(x);
+      k::scalar::softmax(ss.data() + off, n);
+      k::simd::softmax(sv.data() + off, n);
+      CHECK(rel_err(sv.data() + off, ss.data() + off, n) < 1e-6);
+      double sum = 0;
+      for (std::size_t i = 0; i < n; ++i) sum += sv[off + i];
+      CHECK(sum == doctest::Approx(1.0).epsilon(1e-5));
+
+      std::vector<float> ads(x), adv(x);
+      k::scalar::add(ads.data() + off, b.data() + off, n);
+      k::simd::add(adv.data() + off, b.data() + off, n);
+      CHECK(rel_err(adv.data() + off, ads.data() + off, n) == 0.0);
+
+      const float ds = k::scalar::dot(x.data() + off, g.data() + off, n);
+      const float dv = k::simd::dot(x.data() + off, g.data() + off, n);
+      CHECK(std::abs(ds - dv) <= 1e-5f * (1.0f + std::abs(ds)) * std::sqrt(float(n)));
+
+      std::vector<float> ys2(b), yv2(b);
+      k::scalar::axpy(0.37f, x.data() + off, ys2.data() + off, n);
+      k::simd::axpy(0.37f, x.data() + off, yv2.data() + off, n);
+      CHECK(rel_err(yv2.data() + off, ys2.data() + off, n) < 1e-6);
+    }
+}
+
+TEST_CASE("activations match their definitions at known points") {
+  // gelu_new(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), computed here in double.
+  for (float x : {-6.0f, -1.5f, -0.1f, 0.0f, 0.3f, 1.0f, 2.5f, 8.0f}) {
+    const double xd = x;
+    const double want = 0.5 * xd * (1 + std::tanh(std::sqrt(2 / M_PI) * (xd + 0.044715 * xd * xd * xd)));
+    float v[16];
+    for (float& e : v) e = x;
+    k::simd::activate(v, 16, k::Epilogue::gelu_new);
+    CHECK(std::abs(v[3] - want) <= 1e-6 * std::max(1.0, std::abs(want)));
+    CHECK(std::abs(k::scalar::gelu_new(x) - want) <= 1e-6 * std::max(1.0, std::abs(want)));
+  }
+}
+
+TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges") {
+  for (std::size_t K : {1, 3, 16, 17, 40, 64, 129})
+    for (std::size_t N : {1, 5, 16, 33, 64, 100, 200}) {
+      CAPTURE(K);
+      CAPTURE(N);
+      auto x = random_floats(K, K + N), w = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
+      for (bool acc : {false, true})
+        for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
+          if (acc && ep != k::Epilogue::none) continue;
+          auto ys = random_floats(N, 9), yv = ys;
+          // two ranges, as two threads would take them, one starting at an odd column
+          const std::size_t mid = N / 2 + (N > 2 ? 1 : 0);
+          for (auto [b, e] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+            k::scalar::gemv(x.data(), w.data(), N, bias.data(), ys.data(), K, b, e, acc, ep);
+            k::simd::gemv(x.data(), w.data(), N, bias.data(), yv.data(), K, b, e, acc, ep);
+          }
+          CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
+        }
+      std::vector<float> ts(N), tv(N);
+      k::scalar::gemv_t(x.data(), w.data(), K, ts.data(), K, 0, N);
+      k::simd::gemv_t(x.data(), w.data(), K, tv.data(), K, 0, N);
+      CHECK(rel_err(tv.data(), ts.data(), N) < 1e-5);
+    }
+}
+
+TEST_CASE("gemm equals its scalar twin and Eigen, both B layouts, all epilogues") {
+  for (std::size_t M : {2, 5, 13, 30})
+    for (std::size_t K : {1, 7, 33, 260})
+      for (std::size_t N : {3, 32, 45, 100}) {
+        CAPTURE(M);
+        CAPTURE(K);
+        CAPTURE(N);
+        auto a = random_floats(M * K, M * 31 + K), b = random_floats(K * N, K * 7 + N), bias = random_floats(N, N);
+        for (bool trans : {false, true}) {
+          for (bool acc : {false, true}) {
+            auto cs = random_floats(M * N, 5), cv = cs;
+            const auto ep = acc ? k::Epilogue::none : k::Epilogue::gelu_new;
+            const std::size_t ldb = trans ? K : N;
+            const std::size_t mid = std::min(N, std::size_t(32));
+            for (auto [n0, n1] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+              k::scalar::gemm(M, K, a.data(), K, b.data(), ldb, trans, bias.data(), cs.data(), N, n0, n1, acc, ep);
+              k::simd::gemm(M, K, a.data(), K, b.data(), ldb, trans, bias.data(), cv.data(), N, n0, n1, acc, ep);
+            }
+            CHECK(rel_err(cv.data(), cs.data(), M * N) < 2e-5);
+          }
+        }
+        // Eigen: C = A B + bias
+        using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+        Eigen::Map<const Mat> A(a.data(), M, K), B(b.data(), K, N);
+        Mat ref = A * B;
+        for (std::size_t i = 0; i < M; ++i)
+          for (std::size_t j = 0; j < N; ++j) ref(i, j) += bias[j];
+        std::vector<float> c(M * N);
+        k::simd::gemm(M, K, a.data(), K, b.data(), N, false, bias.data(), c.data(), N, 0, N, false);
+        CHECK(rel_err(c.data(), ref.data(), M * N) < 2e-5);
+      }
+}
+
+TEST_CASE("attention kernel equals its scalar twin") {
+  for (std::size_t hd : {8, 13, 16, 64, 80})
+    for (std::size_t T : {1, 2, 17, 100}) {
+      CAPTURE(hd);
+      CAPTURE(T);
+      const std::size_t ld = hd + 3;  // a stride that is not the row length
+      auto q = random_floats(hd, hd), kk = random_floats(T * ld, T + 1), v = random_floats(T * ld, T + 2);
+      std::vector<float> ss(T), sv(T), os(hd), ov(hd);
+      const float scale = 1.0f / std::sqrt(float(hd));
+      k::scalar::attention(q.data(), kk.data(), v.data(), ld, T, hd, scale, ss.data(), os.data());
+      k::simd::attention(q.data(), kk.data(), v.data(), ld, T, hd, scale, sv.data(), ov.data());
+      CHECK(rel_err(ov.data(), os.data(), hd) < 1e-5);
+    }
+}
+
+TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row count", Backend, tinyllm::Serial,
+                   tinyllm::OpenMP) {
+  tinyllm::set_num_threads(2);
+  const std::size_t K = 72, N = 200;
+  auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
+  tinyllm::LinearWeights lw{w.data(), bias.data(), int(K), int(N)};
+  for (std::size_t T : {1, 2, 9}) {
+    CAPTURE(T);
+    auto x = random_floats(T * K, T);
+    std::vector<float> ref(T * N), y(T * N);
+    for (std::size_t t = 0; t < T; ++t)
+      k::scalar::gemv(x.data() + t * K, w.data(), N, bias.data(), ref.data() + t * N, K, 0, N, false, k::Epilogue::gelu_new);
+    tinyllm::layers::linear<Backend>(lw, x.data(), T, y.data(), false, k::Epilogue::gelu_new);
+    CHECK(rel_err(y.data(), ref.data(), T * N) < 1e-5);
+  }
+  tinyllm::set_num_threads(0);
+}
+
+TEST_CASE("F16 and BF16 conversions are exact") {
+  // Every F16 value: widening then narrowing gives the same bits back (NaNs stay NaN).
+  for (std::uint32_t h = 0; h < 65536; ++h) {
+    const float f = tinyllm::detail::f16_to_f32(static_cast<std::uint16_t>(h));
+    if (std::isnan(f)) {
+      CHECK(std::isnan(tinyllm::detail::f16_to_f32(tinyllm::detail::f32_to_f16(f))));
+      continue;
+    }
+    REQUIRE(tinyllm::detail::f32_to_f16(f) == h);
+  }
+  // Known values (IEEE 754 binary16 / bfloat16 encodings).
+  CHECK(tinyllm::detail::f16_to_f32(0x3C00) == 1.0f);
+  CHECK(tinyllm::detail::f16_to_f32(0xC000) == -2.0f);
+  CHECK(tinyllm::detail::f16_to_f32(0x7BFF) == 65504.0f);
+  CHECK(tinyllm::detail::f16_to_f32(0x0001) == std::ldexp(1.0f, -24));
+  CHECK(std::isinf(tinyllm::detail::f16_to_f32(0x7C00)));
+  CHECK(tinyllm::detail::bf16_to_f32(0x3F80) == 1.0f);
+  CHECK(tinyllm::detail::bf16_to_f32(0xC0A0) == -5.0f);
+  CHECK(tinyllm::detail::f32_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);  // tie rounds to even
+  CHECK(tinyllm::detail::f32_to_f16(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);  // tie rounds to even
+}

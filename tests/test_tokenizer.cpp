@@ -1,0 +1,159 @@
+// The tokenizer against tiktoken's "gpt2" (ids produced by tests/reference/make_token_fixtures.js),
+// round trips on any bytes, special tokens, files, and the streaming decoder.
+#include <doctest/doctest.h>
+
+#include <tinyllm/tokenizer.hpp>
+
+#include "test_helpers.hpp"
+
+namespace {
+
+const tinyllm::Tokenizer& gpt2_tokenizer() {
+  static const tinyllm::Tokenizer t = tinyllm::Tokenizer::from_pretrained(test::demo_model());
+  return t;
+}
+
+// Every parity fixture: tests/fixtures/tokenizer/*.json
+std::vector<std::string> parity_files() {
+  std::vector<std::string> out;
+  for (const auto& e : std::filesystem::directory_iterator(test::fixture("tokenizer")))
+    if (e.path().extension() == ".json") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer: ids equal tiktoken gpt2 on every parity text, and decode gives the text back") {
+  const auto& tok = gpt2_tokenizer();
+  const auto files = parity_files();
+  REQUIRE(!files.empty());
+  for (const auto& f : files) {
+    const auto j = test::read_json(f);
+    std::size_t texts = 0, mismatches = 0;
+    for (const auto& c : j["cases"]) {
+      const std::string text = c["text"];
+      const std::vector<int> want = c["ids"];
+      const auto got = tok.encode_ordinary(text);
+      ++texts;
+      if (got != want) {
+        ++mismatches;
+        if (mismatches <= 5) {
+          INFO(f << ": text " << texts << ": " << nlohmann::json(text).dump().substr(0, 200));
+          CHECK(got == want);
+        }
+      }
+      CHECK(tok.decode(got) == text);
+    }
+    INFO(f << ": " << mismatches << " of " << texts << " texts differ");
+    CHECK(mismatches == 0);
+  }
+}
+
+TEST_CASE("tokenizer: known ids") {
+  const auto& tok = gpt2_tokenizer();
+  CHECK(tok.encode("Hello world") == std::vector<int>{15496, 995});
+  CHECK(tok.encode(" the") == std::vector<int>{262});
+  CHECK(tok.vocab_size() == 50257);
+  CHECK(tok.token_to_id("<|endoftext|>") == 50256);
+  CHECK(tok.is_special(50256));
+  CHECK(!tok.is_special(262));
+  CHECK(tok.token_bytes(262) == " the");
+  CHECK(tok.encode("").empty());
+}
+
+TEST_CASE("tokenizer: <|endoftext|> is special in encode, ordinary text in encode_ordinary") {
+  const auto& tok = gpt2_tokenizer();
+  const auto a = tok.encode("Hi<|endoftext|>there");
+  CHECK(std::count(a.begin(), a.end(), 50256) == 1);
+  CHECK(a == std::vector<int>{17250, 50256, 8117});
+  const auto b = tok.encode_ordinary("Hi<|endoftext|>there");
+  CHECK(std::count(b.begin(), b.end(), 50256) == 0);
+  CHECK(tok.decode(b) == "Hi<|endoftext|>there");
+  CHECK(tok.decode(a, /*skip_special_tokens=*/true) == "Hithere");
+  CHECK(tok.decode(a) == "Hi<|endoftext|>there");
+  CHECK(tok.encode("<|endoftext|><|endoftext|>") == std::vector<int>{50256, 50256});
+}
+
+TEST_CASE("tokenizer: any bytes round-trip, invalid UTF-8 included") {
+  const auto& tok = gpt2_tokenizer();
+  std::mt19937_64 rng(99);
+  for (int iter = 0; iter < 300; ++iter) {
+    std::string s(rng() % 200, '\0');
+    for (auto& ch : s) {
+      // mostly ASCII, some high bytes that are often invalid UTF-8
+      const auto r = rng() % 10;
+      ch = static_cast<char>(r < 6 ? 32 + rng() % 95 : r < 7 ? " \t\n"[rng() % 3] : rng() % 256);
+    }
+    CHECK(tok.decode(tok.encode_ordinary(s)) == s);
+  }
+  for (const std::string& s : {std::string("\xff\xfe\x80"), std::string("caf\xc3"), std::string("\xe2\x82"),
+                              std::string("a\xed\xa0\x80z"), std::string("\xf4\x90\x80\x80"), std::string(1, '\0'),
+                              std::string("\xc0\xaf over\xf0\x9f\x98")}) {
+    CHECK(tok.decode(tok.encode_ordinary(s)) == s);
+  }
+}
+
+TEST_CASE("tokenizer: long runs merge in O(n log n) and match the short-piece algorithm") {
+  const auto& tok = gpt2_tokenizer();
+  const std::string run(100000, 'a');
+  const auto ids = tok.encode_ordinary(run);
+  CHECK(tok.decode(ids) == run);
+  // The heap algorithm (long pieces) and the scan (short ones) give the same ids on the same piece.
+  const std::string word = "pneumonoultramicroscopicsilicovolcanoconiosis";
+  std::string repeated;
+  for (int i = 0; i < 3; ++i) repeated += word;
+  const auto whole = tok.encode_ordinary(repeated);  // one piece of 135 letters: heap
+  CHECK(tok.decode(whole) == repeated);
+}
+
+TEST_CASE("tokenizer: vocab.json + merges.txt and tokenizer.json load the same tokenizer") {
+  const auto a = tinyllm::Tokenizer::from_pretrained(test::fixture("f32-hub"));         // vocab + merges
+  const auto b = tinyllm::Tokenizer::from_pretrained(test::fixture("bf16-untied-tokjson"));  // tokenizer.json
+  for (const std::string& s : std::vector<std::string>{"The quick brown fox", "It's the state of the union; we've 1234!", "whale sea ship"}) {
+    CHECK(a.encode(s) == b.encode(s));
+    CHECK(a.decode(a.encode(s)) == s);
+  }
+  CHECK(a.encode("<|endoftext|>") == b.encode("<|endoftext|>"));
+  CHECK(b.is_special(b.token_to_id("<|endoftext|>")));
+}
+
+TEST_CASE("TokenStreamDecoder: only complete UTF-8, same text as decode_text") {
+  const auto& tok = gpt2_tokenizer();
+  for (const std::string text : {"naïve café — 北京欢迎你 🐳🇺🇸 👩‍👩‍👧", "plain ascii", "\xe2\x82 broken \xff end"}) {
+    const auto ids = tok.encode(text);
+    tinyllm::TokenStreamDecoder dec(tok);
+    std::string streamed;
+    for (int id : ids) {
+      const std::string piece = dec.push(id);
+      // each piece is valid UTF-8 on its own
+      std::string checked;
+      tinyllm::detail::append_utf8_replacing(reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size(), checked);
+      CHECK(checked == piece);
+      streamed += piece;
+    }
+    streamed += dec.flush();
+    CHECK(streamed == tok.decode_text(ids, true));
+  }
+  CHECK(tok.decode_text(tok.encode("\xe2\x82 x")) == "\xEF\xBF\xBD x");  // U+FFFD for the broken prefix
+}
+
+TEST_CASE("pre-tokenization follows GPT-2's pattern on edge cases") {
+  auto pieces = [](const std::string& s) {
+    std::vector<std::string> out;
+    const auto* p = reinterpret_cast<const std::uint8_t*>(s.data());
+    tinyllm::detail::pretokenize(p, s.size(), [&](std::size_t b, std::size_t e) { out.push_back(s.substr(b, e - b)); });
+    return out;
+  };
+  using V = std::vector<std::string>;
+  CHECK(pieces("Hello world") == V{"Hello", " world"});
+  CHECK(pieces("it's") == V{"it", "'s"});
+  CHECK(pieces("IT'S") == V{"IT", "'", "S"});  // contractions are case-sensitive
+  CHECK(pieces("a  b") == V{"a", " ", " b"});   // \s+(?!\S) leaves one space to the word
+  CHECK(pieces("a   \n") == V{"a", "   \n"});    // trailing white space stays whole
+  CHECK(pieces("x 123 !?") == V{"x", " 123", " !?"});
+  CHECK(pieces("\xe3\x80\x80\xe4\xb8\xad") == V{"\xe3\x80\x80", "\xe4\xb8\xad"});  // U+3000 is \s, 中 a letter
+  CHECK(pieces(" \xe4\xb8\xad") == V{" \xe4\xb8\xad"});
+  CHECK(pieces("\xff\xfe!") == V{"\xff\xfe!"});  // invalid bytes group with punctuation
+  CHECK(pieces("٣٤") == V{"٣٤"});               // Arabic-Indic digits are \p{N}
+}
