@@ -296,6 +296,10 @@ def make_demo():
     for c, t in zip(cases, texts):
         c["text"] = t
         print(f"demo: {c['prompt']!r}: margin {c['min_top2_margin']:.4f} -> {t[:60]!r}")
+    # The packaging check (tests/packaging/check.sh) compares a consumer program's output with this.
+    assert cases[0]["prompt"] == "The state of the Union" and cases[0]["max_length"] == 40
+    with open(os.path.join(OUT, "demo_greedy.txt"), "w", encoding="utf-8") as f:
+        f.write(cases[0]["text"])
     # Logits of one prompt, for the tolerance check on a trained model.
     logits = gpt2_oracle.forward(w, cfg, prompt_ids[0])
     with open(os.path.join(OUT, "demo_logits.f32"), "wb") as f:
