@@ -88,46 +88,43 @@ TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges") {
     for (std::size_t N : {1, 5, 16, 33, 64, 100, 200}) {
       CAPTURE(K);
       CAPTURE(N);
-      auto x = random_floats(K, K + N), w = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
-      for (bool acc : {false, true})
-        for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
-          if (acc && ep != k::Epilogue::none) continue;
-          auto ys = random_floats(N, 9), yv = ys;
-          // two ranges, as two threads would take them, one starting at an odd column
-          const std::size_t mid = N / 2 + (N > 2 ? 1 : 0);
-          for (auto [b, e] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
-            k::scalar::gemv(x.data(), w.data(), N, bias.data(), ys.data(), K, b, e, acc, ep);
-            k::simd::gemv(x.data(), w.data(), N, bias.data(), yv.data(), K, b, e, acc, ep);
-          }
-          CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
+      auto x = random_floats(3 * K, K + N), w = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
+      for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
+        std::vector<float> ys(N), yv(N);
+        // two ranges, as two threads would take them, one starting at an odd column
+        const std::size_t mid = N / 2 + (N > 2 ? 1 : 0);
+        for (auto [b, e] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+          k::scalar::gemv(x.data(), w.data(), N, bias.data(), ys.data(), K, b, e, ep);
+          k::simd::gemv(x.data(), w.data(), N, bias.data(), yv.data(), K, b, e, ep);
         }
-      std::vector<float> ts(N), tv(N);
-      k::scalar::gemv_t(x.data(), w.data(), K, ts.data(), K, 0, N);
-      k::simd::gemv_t(x.data(), w.data(), K, tv.data(), K, 0, N);
-      CHECK(rel_err(tv.data(), ts.data(), N) < 1e-5);
+        CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
+      }
+      // gemv_t over 1..3 rows of x (w read as [N, K])
+      for (std::size_t M : {1, 2, 3}) {
+        std::vector<float> ts(M * N), tv(M * N);
+        k::scalar::gemv_t(M, x.data(), K, w.data(), K, ts.data(), N, K, 0, N);
+        k::simd::gemv_t(M, x.data(), K, w.data(), K, tv.data(), N, K, 0, N);
+        CHECK(rel_err(tv.data(), ts.data(), M * N) < 1e-5);
+      }
     }
 }
 
-TEST_CASE("gemm equals its scalar twin and Eigen, both B layouts, all epilogues") {
+TEST_CASE("gemm equals its scalar twin and Eigen, with every epilogue") {
   for (std::size_t M : {2, 5, 13, 30})
-    for (std::size_t K : {1, 7, 33, 260})
+    for (std::size_t K : {1, 7, 33, 260, 530})
       for (std::size_t N : {3, 32, 45, 100}) {
         CAPTURE(M);
         CAPTURE(K);
         CAPTURE(N);
         auto a = random_floats(M * K, M * 31 + K), b = random_floats(K * N, K * 7 + N), bias = random_floats(N, N);
-        for (bool trans : {false, true}) {
-          for (bool acc : {false, true}) {
-            auto cs = random_floats(M * N, 5), cv = cs;
-            const auto ep = acc ? k::Epilogue::none : k::Epilogue::gelu_new;
-            const std::size_t ldb = trans ? K : N;
-            const std::size_t mid = std::min(N, std::size_t(32));
-            for (auto [n0, n1] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
-              k::scalar::gemm(M, K, a.data(), K, b.data(), ldb, trans, bias.data(), cs.data(), N, n0, n1, acc, ep);
-              k::simd::gemm(M, K, a.data(), K, b.data(), ldb, trans, bias.data(), cv.data(), N, n0, n1, acc, ep);
-            }
-            CHECK(rel_err(cv.data(), cs.data(), M * N) < 2e-5);
+        for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
+          std::vector<float> cs(M * N), cv(M * N);
+          const std::size_t mid = std::min(N, std::size_t(32));
+          for (auto [n0, n1] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+            k::scalar::gemm(M, K, a.data(), K, b.data(), N, bias.data(), cs.data(), N, n0, n1, ep);
+            k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), cv.data(), N, n0, n1, ep);
           }
+          CHECK(rel_err(cv.data(), cs.data(), M * N) < 2e-5);
         }
         // Eigen: C = A B + bias
         using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
@@ -136,9 +133,36 @@ TEST_CASE("gemm equals its scalar twin and Eigen, both B layouts, all epilogues"
         for (std::size_t i = 0; i < M; ++i)
           for (std::size_t j = 0; j < N; ++j) ref(i, j) += bias[j];
         std::vector<float> c(M * N);
-        k::simd::gemm(M, K, a.data(), K, b.data(), N, false, bias.data(), c.data(), N, 0, N, false);
+        k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), c.data(), N, 0, N);
         CHECK(rel_err(c.data(), ref.data(), M * N) < 2e-5);
       }
+}
+
+TEST_CASE("a row alone and the same row in a batch give bitwise the same result") {
+  // The batch == sequential and seed contracts rest on this: gemm rows equal gemv, and gemv_t rows
+  // equal gemv_t of that row alone, for any number of rows, column range and depth blocking.
+  for (std::size_t K : {5, 64, 300, 770})
+    for (std::size_t N : {17, 96, 130}) {
+      CAPTURE(K);
+      CAPTURE(N);
+      const std::size_t M = 7;
+      auto a = random_floats(M * K, K), b = random_floats(K * N, N), bias = random_floats(N, 3);
+      for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
+        std::vector<float> batch(M * N), row(N);
+        k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), batch.data(), N, 0, N, ep);
+        for (std::size_t m = 0; m < M; ++m) {
+          k::simd::gemv(a.data() + m * K, b.data(), N, bias.data(), row.data(), K, 0, 64 < N ? 64 : N, ep);
+          if (N > 64) k::simd::gemv(a.data() + m * K, b.data(), N, bias.data(), row.data(), K, 64, N, ep);
+          CHECK(std::memcmp(row.data(), batch.data() + m * N, N * sizeof(float)) == 0);
+        }
+      }
+      std::vector<float> tb(M * N), tr(N);
+      k::simd::gemv_t(M, a.data(), K, b.data(), K, tb.data(), N, K, 0, N);  // b read as [N, K]
+      for (std::size_t m = 0; m < M; ++m) {
+        k::simd::gemv_t(1, a.data() + m * K, K, b.data(), K, tr.data(), N, K, 0, N);
+        CHECK(std::memcmp(tr.data(), tb.data() + m * N, N * sizeof(float)) == 0);
+      }
+    }
 }
 
 TEST_CASE("attention kernel equals its scalar twin") {
@@ -167,8 +191,8 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);
     for (std::size_t t = 0; t < T; ++t)
-      k::scalar::gemv(x.data() + t * K, w.data(), N, bias.data(), ref.data() + t * N, K, 0, N, false, k::Epilogue::gelu_new);
-    tinyllm::layers::linear<Backend>(lw, x.data(), T, y.data(), false, k::Epilogue::gelu_new);
+      k::scalar::gemv(x.data() + t * K, w.data(), N, bias.data(), ref.data() + t * N, K, 0, N, k::Epilogue::gelu_new);
+    tinyllm::layers::linear<Backend>(lw, x.data(), T, y.data(), k::Epilogue::gelu_new);
     CHECK(rel_err(y.data(), ref.data(), T * N) < 1e-5);
   }
   tinyllm::set_num_threads(0);

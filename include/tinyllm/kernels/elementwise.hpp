@@ -45,13 +45,19 @@ inline void layer_norm(const float* x, const float* gamma, const float* beta, fl
   for (std::size_t i = nv; i < n; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
 }
 
-// x[0:n] = act(x), in place.
+// x[0:n] = act(x), in place. The tail goes through the vector code too (padded), so an element's
+// result does not depend on where it sits: the GEMM's edge tiles and gemv's tails agree bitwise.
 inline void activate(float* x, std::size_t n, Epilogue ep) {
   if (ep == Epilogue::none) return;
   constexpr std::size_t W = simd_width;
   std::size_t i = 0;
   for (; i + W <= n; i += W) store(x + i, apply(ep, load(x + i)));
-  for (; i < n; ++i) x[i] = scalar::apply(ep, x[i]);
+  if (i < n) {
+    alignas(64) float tail[W] = {};
+    for (std::size_t j = i; j < n; ++j) tail[j - i] = x[j];
+    apply(ep, fbatch::load_aligned(tail)).store_aligned(tail);
+    for (std::size_t j = i; j < n; ++j) x[j] = tail[j - i];
+  }
 }
 
 // x[0:n] = softmax(x), in place; n >= 1.

@@ -55,51 +55,59 @@ inline void pack_a(const float* a, std::size_t lda, std::size_t i0, std::size_t 
   }
 }
 
-// bp[q][k][j] = B[k0 + k, j0 + q*NR + j], zero past column j_end.
-inline void pack_b(const float* b, std::size_t ldb, bool transposed, std::size_t j0, std::size_t j_end,
-                   std::size_t k0, std::size_t kc, float* bp) {
+// bp[q][k][j] = b[(k0 + k)*ldb + j0 + q*NR + j], zero past column j_end.
+inline void pack_b(const float* b, std::size_t ldb, std::size_t j0, std::size_t j_end, std::size_t k0, std::size_t kc,
+                   float* bp) {
   for (std::size_t q = j0; q < j_end; q += NR) {
     const std::size_t nr = std::min(NR, j_end - q);
     float* dst = bp + (q - j0) * kc;
-    if (!transposed) {
-      for (std::size_t k = 0; k < kc; ++k) {
-        const float* src = b + (k0 + k) * ldb + q;
-        float* d = dst + k * NR;
-        if (nr == NR) {
-          store(d, load(src));
-          store(d + W, load(src + W));
-        } else {
-          for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? src[j] : 0.0f;
-        }
-      }
-    } else {
-      for (std::size_t j = 0; j < NR; ++j) {
-        if (j < nr) {
-          const float* src = b + (q + j) * ldb + k0;
-          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
-        } else {
-          for (std::size_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
-        }
+    for (std::size_t k = 0; k < kc; ++k) {
+      const float* src = b + (k0 + k) * ldb + q;
+      float* d = dst + k * NR;
+      if (nr == NR) {
+        store(d, load(src));
+        store(d + W, load(src + W));
+      } else {
+        for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? src[j] : 0.0f;
       }
     }
   }
 }
 
-struct TileOut {
+struct Tile {
   float* c;            // tile origin in C
   std::size_t ldc;
-  std::size_t mr, nr;  // valid rows and columns of the tile
+  std::size_t mr, nr;  // valid rows and columns
   const float* bias;   // bias at the tile's first column, or null
-  bool first, last;    // first / last depth block
-  bool accumulate;     // C += result (residual) instead of C = result
+  bool first, last;    // first / last depth block: start the chains from bias / apply the epilogue
   Epilogue ep;
 };
 
-// The register tile: acc[MR][2] = ap[kc][MR] x bp[kc][NR], then stored through `out`.
-inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const TileOut& out) {
+// acc[MR][2] = (first ? bias : C) + ap[kc][MR] x bp[kc][NR], stored back to C (act applied when last).
+// Each element is one fma chain over k, continued across depth blocks through C.
+inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const Tile& t) {
+  const bool full = t.mr == MR && t.nr == NR;
+  alignas(64) float edge[MR][NR];
+  if (!full)
+    for (std::size_t r = 0; r < MR; ++r)
+      for (std::size_t j = 0; j < NR; ++j)
+        edge[r][j] = r < t.mr && j < t.nr ? (t.first ? (t.bias ? t.bias[j] : 0.0f) : t.c[r * t.ldc + j]) : 0.0f;
   fbatch acc[MR][2];
+  const fbatch bias0 = t.first && t.bias && full ? load(t.bias) : fbatch(0.0f);
+  const fbatch bias1 = t.first && t.bias && full ? load(t.bias + W) : fbatch(0.0f);
   TINYLLM_UNROLL
-  for (std::size_t r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = fbatch(0.0f);
+  for (std::size_t r = 0; r < MR; ++r) {
+    if (!full) {
+      acc[r][0] = fbatch::load_aligned(edge[r]);
+      acc[r][1] = fbatch::load_aligned(edge[r] + W);
+    } else if (t.first) {
+      acc[r][0] = bias0;
+      acc[r][1] = bias1;
+    } else {
+      acc[r][0] = load(t.c + r * t.ldc);
+      acc[r][1] = load(t.c + r * t.ldc + W);
+    }
+  }
   for (std::size_t k = 0; k < kc; ++k) {
     const fbatch b0 = fbatch::load_aligned(bp), b1 = fbatch::load_aligned(bp + W);
     TINYLLM_UNROLL
@@ -111,55 +119,32 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
     ap += MR;
     bp += NR;
   }
-  if (out.mr == MR && out.nr == NR) {
-    const fbatch bias0 = out.bias ? load(out.bias) : fbatch(0.0f);
-    const fbatch bias1 = out.bias ? load(out.bias + W) : fbatch(0.0f);
-    const bool load_c = !out.first || out.accumulate;
-    TINYLLM_UNROLL
-    for (std::size_t r = 0; r < MR; ++r) {
-      float* c = out.c + r * out.ldc;
-      fbatch v0 = acc[r][0], v1 = acc[r][1];
-      if (out.first) {
-        v0 += bias0;
-        v1 += bias1;
-      }
-      if (load_c) {
-        v0 += load(c);
-        v1 += load(c + W);
-      }
-      if (out.last && out.ep != Epilogue::none) {
-        v0 = apply(out.ep, v0);
-        v1 = apply(out.ep, v1);
-      }
-      store(c, v0);
-      store(c + W, v1);
-    }
-    return;
-  }
-  alignas(64) float tile[MR][NR];
+  const bool act = t.last && t.ep != Epilogue::none;
+  TINYLLM_UNROLL
   for (std::size_t r = 0; r < MR; ++r) {
-    acc[r][0].store_aligned(tile[r]);
-    acc[r][1].store_aligned(tile[r] + W);
-  }
-  for (std::size_t r = 0; r < out.mr; ++r)
-    for (std::size_t j = 0; j < out.nr; ++j) {
-      float* c = out.c + r * out.ldc + j;
-      float v = tile[r][j];
-      if (out.first && out.bias) v += out.bias[j];
-      if (!out.first || out.accumulate) v += *c;
-      if (out.last) v = scalar::apply(out.ep, v);
-      *c = v;
+    const fbatch v0 = act ? apply(t.ep, acc[r][0]) : acc[r][0];
+    const fbatch v1 = act ? apply(t.ep, acc[r][1]) : acc[r][1];
+    if (full) {
+      store(t.c + r * t.ldc, v0);
+      store(t.c + r * t.ldc + W, v1);
+    } else {
+      v0.store_aligned(edge[r]);
+      v1.store_aligned(edge[r] + W);
     }
+  }
+  if (!full)
+    for (std::size_t r = 0; r < t.mr; ++r)
+      for (std::size_t j = 0; j < t.nr; ++j) t.c[r * t.ldc + j] = edge[r][j];
 }
 
 }  // namespace gemm_detail
 
-// c[m, n] = (accumulate ? c[m, n] : 0) + act(bias[n] + sum_k a[m, k] * B[k, n]) for n in [n_begin, n_end).
-// a: [M, lda]; B is b[k*ldb + n] ([K, N], HF Conv1D) or, when b_transposed, b[n*ldb + k] ([N, K], wte);
-// c: [M, ldc]; bias: [N] or null. accumulate and act are not combined.
+// c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]) for m < M and n in [n_begin, n_end).
+// a: [M, lda]; b: [K, ldb] (HF Conv1D: in x out); c: [M, ldc]; bias: [ldb] or null.
+// Each element is one fma chain (bias, then k in order): bitwise what gemv gives for that row.
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                 bool b_transposed, const float* bias, float* c, std::size_t ldc, std::size_t n_begin,
-                 std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+                 const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
+                 Epilogue ep = Epilogue::none) {
   using namespace gemm_detail;
   if (M == 0 || n_begin >= n_end) return;
   float* bpack = scratch(0, KC * NC);
@@ -168,17 +153,16 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
     const std::size_t nc = std::min(NC, n_end - jc);
     for (std::size_t pc = 0; pc < K; pc += KC) {
       const std::size_t kc = std::min(KC, K - pc);
-      pack_b(b, ldb, b_transposed, jc, jc + nc, pc, kc, bpack);
+      pack_b(b, ldb, jc, jc + nc, pc, kc, bpack);
       for (std::size_t ic = 0; ic < M; ic += MC) {
         const std::size_t mc = std::min(MC, M - ic);
         pack_a(a, lda, ic, mc, M, pc, kc, apack);
-        for (std::size_t jr = 0; jr < nc; jr += NR) {
+        for (std::size_t jr = 0; jr < nc; jr += NR)
           for (std::size_t ir = 0; ir < mc; ir += MR) {
-            TileOut out{c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
-                        bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, accumulate, ep};
-            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, out);
+            const Tile t{c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
+                         bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
+            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
           }
-        }
       }
     }
   }

@@ -65,42 +65,36 @@ inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
 }
 
+// Every matrix kernel computes each output element as one chain, bias first, then k = 0, 1, ... in
+// order, whatever the number of rows or the column range: so one row alone and the same row in a
+// batch give bitwise the same result (the SIMD kernels keep this too).
+
 // Matrix-vector, weight in HF Conv1D layout (in x out, row-major), columns [n_begin, n_end):
-// y[n] = (accumulate ? y[n] : 0) + act(bias[n] + sum_k x[k] * w[k*ldw + n])
-// x: [K]; w: [K, ldw]; bias: [ldw] or null; y: [ldw]. accumulate and act are not combined.
+// y[n] = act(bias[n] + sum_k x[k] * w[k*ldw + n])
+// x: [K]; w: [K, ldw]; bias: [ldw] or null; y: [ldw].
 inline void gemv(const float* x, const float* w, std::size_t ldw, const float* bias, float* y, std::size_t K,
-                 std::size_t n_begin, std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+                 std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   for (std::size_t n = n_begin; n < n_end; ++n) {
     float s = bias ? bias[n] : 0.0f;
-    for (std::size_t k = 0; k < K; ++k) s += x[k] * w[k * ldw + n];
-    y[n] = accumulate ? y[n] + s : apply(ep, s);
+    for (std::size_t k = 0; k < K; ++k) s = std::fma(x[k], w[k * ldw + n], s);
+    y[n] = apply(ep, s);
   }
 }
 
-// Matrix-vector against a transposed (row per output) matrix, rows [n_begin, n_end):
-// y[n] = sum_k x[k] * w[n*ldw + k].   x: [K]; w: [N, ldw]; y: [N]. (The tied head: logits = h @ wte^T.)
-inline void gemv_t(const float* x, const float* w, std::size_t ldw, float* y, std::size_t K, std::size_t n_begin,
-                   std::size_t n_end) {
-  for (std::size_t n = n_begin; n < n_end; ++n) {
-    float s = 0;
-    for (std::size_t k = 0; k < K; ++k) s += x[k] * w[n * ldw + k];
-    y[n] = s;
-  }
-}
-
-// Matrix-matrix over columns [n_begin, n_end):
-// c[m, n] = (accumulate ? c[m, n] : 0) + act(bias[n] + sum_k a[m, k] * B[k, n])
-// a: [M, lda]; B is b[k*ldb + n] ([K, N], HF Conv1D) or, when b_transposed, b[n*ldb + k] ([N, K], wte);
-// c: [M, ldc]; bias: [N] or null.
+// Matrix-matrix over columns [n_begin, n_end): c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]).
+// a: [M, lda]; b: [K, ldb] (HF Conv1D: in x out); c: [M, ldc]; bias: [ldb] or null.
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                 bool b_transposed, const float* bias, float* c, std::size_t ldc, std::size_t n_begin,
-                 std::size_t n_end, bool accumulate, Epilogue ep = Epilogue::none) {
+                 const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
+                 Epilogue ep = Epilogue::none) {
+  for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, ldb, bias, c + m * ldc, K, n_begin, n_end, ep);
+}
+
+// Rows of x against a matrix stored row per output, rows [n_begin, n_end) of it:
+// y[m, n] = sum_k x[m, k] * w[n, k].   x: [M, ldx]; w: [N, ldw]; y: [M, ldy]. (The tied head: h @ wte^T.)
+inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const float* w, std::size_t ldw, float* y,
+                   std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end) {
   for (std::size_t m = 0; m < M; ++m)
-    for (std::size_t n = n_begin; n < n_end; ++n) {
-      float s = bias ? bias[n] : 0.0f;
-      for (std::size_t k = 0; k < K; ++k) s += a[m * lda + k] * (b_transposed ? b[n * ldb + k] : b[k * ldb + n]);
-      c[m * ldc + n] = accumulate ? c[m * ldc + n] + s : apply(ep, s);
-    }
+    for (std::size_t n = n_begin; n < n_end; ++n) y[m * ldy + n] = dot(x + m * ldx, w + n * ldw, K);
 }
 
 // One query against T cached positions of one head:

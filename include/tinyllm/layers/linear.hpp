@@ -1,5 +1,6 @@
-// Linear layer in HF's Conv1D orientation, y = x @ W + b, over T rows: matrix-vector kernel for one
-// row (decode), packed GEMM for many (prompt). Columns are split across the Backend's threads.
+// Linear layer in HF's Conv1D orientation, y = act(x @ W + b), over T rows: the matrix-vector kernel
+// for one row (decode), packed GEMM for many (prompt); both give bitwise the same row results.
+// Columns are split across the Backend's threads. Also the head (x @ wte^T) and the residual add.
 // Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
 #pragma once
 
@@ -16,18 +17,17 @@ using kernels::Epilogue;
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
 
-// y[T, n_out] = act(x[T, n_in] @ W + b), or y += x @ W + b when `accumulate` (the residual add).
+// y[T, n_out] = act(x[T, n_in] @ W + b)
 template <class Backend>
-void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, bool accumulate = false,
-            Epilogue ep = Epilogue::none) {
+void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep = Epilogue::none) {
   const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
   const std::size_t tiles = (n_out + column_tile - 1) / column_tile;
   Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
     const std::size_t n0 = b * column_tile, n1 = std::min(e * column_tile, n_out);
     if (T == 1)
-      kernels::impl::gemv(x, w.weight, n_out, w.bias, y, n_in, n0, n1, accumulate, ep);
+      kernels::impl::gemv(x, w.weight, n_out, w.bias, y, n_in, n0, n1, ep);
     else
-      kernels::impl::gemm(T, n_in, x, n_in, w.weight, n_out, false, w.bias, y, n_out, n0, n1, accumulate, ep);
+      kernels::impl::gemm(T, n_in, x, n_in, w.weight, n_out, w.bias, y, n_out, n0, n1, ep);
   });
 }
 
@@ -36,12 +36,14 @@ template <class Backend>
 void linear_transposed(const float* E, std::size_t V, std::size_t C, const float* x, std::size_t T, float* logits) {
   const std::size_t tiles = (V + column_tile - 1) / column_tile;
   Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
-    const std::size_t n0 = b * column_tile, n1 = std::min(e * column_tile, V);
-    if (T == 1)
-      kernels::impl::gemv_t(x, E, C, logits, C, n0, n1);
-    else
-      kernels::impl::gemm(T, C, x, C, E, C, true, nullptr, logits, V, n0, n1, false);
+    kernels::impl::gemv_t(T, x, C, E, C, logits, V, C, b * column_tile, std::min(e * column_tile, V));
   });
+}
+
+// x[0:n] += y[0:n]: the residual connection.
+template <class Backend>
+void residual_add(float* x, const float* y, std::size_t n) {
+  kernels::impl::add(x, y, n);
 }
 
 }  // namespace tinyllm::layers

@@ -1,5 +1,4 @@
-// GPT-2's MLP with the residual add: x += gelu(a @ c_fc + b) @ c_proj + b.
-// Depends on layers/linear.hpp.
+// GPT-2's MLP: y = act(a @ c_fc + b) @ c_proj + b. Depends on layers/linear.hpp.
 #pragma once
 
 #include <cstddef>  // std::size_t
@@ -8,12 +7,12 @@
 
 namespace tinyllm::layers {
 
-// a: [T, C] (ln_2 of x); h: [T, n_inner] scratch; x: [T, C] gets the MLP's output added.
+// a: [T, C] (ln_2 of x); h: [T, n_inner] scratch; y: [T, C] the MLP's output.
 template <class Backend>
 void mlp(const LinearWeights& c_fc, const LinearWeights& c_proj, Epilogue act, const float* a, std::size_t T, float* h,
-         float* x) {
-  linear<Backend>(c_fc, a, T, h, false, act);           // h = act(a @ c_fc + b)   [T, n_inner]
-  linear<Backend>(c_proj, h, T, x, /*accumulate=*/true);  // x += h @ c_proj + b     [T, C]
+         float* y) {
+  linear<Backend>(c_fc, a, T, h, act);  // h = act(a @ c_fc + b)   [T, n_inner]
+  linear<Backend>(c_proj, h, T, y);     // y = h @ c_proj + b       [T, C]
 }
 
 }  // namespace tinyllm::layers

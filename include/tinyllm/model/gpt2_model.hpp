@@ -20,7 +20,7 @@ namespace tinyllm::detail {
 // Everything one sequence needs while it runs: its KV cache and activation buffers.
 struct InferenceState {
   layers::KVCache cache;
-  AlignedBuffer x, a, qkv, h;  // [T, C], [T, C], [T, 3C], [T, n_inner]
+  AlignedBuffer x, a, y, qkv, h;  // [T, C], [T, C], [T, C], [T, 3C], [T, n_inner]
   AlignedBuffer logits;        // [T, V] or [V]
 
   explicit InferenceState(const GPT2Config& c) : cache(c.n_layer, c.n_head, c.head_dim(), c.n_positions) {}
@@ -28,6 +28,7 @@ struct InferenceState {
     const std::size_t C = static_cast<std::size_t>(c.n_embd);
     x.resize(T * C);
     a.resize(T * C);
+    y.resize(T * C);
     qkv.resize(T * 3 * C);
     h.resize(T * static_cast<std::size_t>(c.inner_dim()));
   }
@@ -40,7 +41,7 @@ void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s
   const std::size_t C = static_cast<std::size_t>(c.n_embd), pos0 = static_cast<std::size_t>(s.cache.length());
   const kernels::Epilogue act = c.activation_function == Activation::gelu ? kernels::Epilogue::gelu : kernels::Epilogue::gelu_new;
   s.reserve(c, T);
-  float *x = s.x.data(), *a = s.a.data(), *qkv = s.qkv.data(), *h = s.h.data();
+  float *x = s.x.data(), *a = s.a.data(), *y = s.y.data(), *qkv = s.qkv.data(), *h = s.h.data();
 
   layers::embed(w.wte, w.wpe, C, ids, T, pos0, x);                        // x = wte[ids] + wpe[pos]   [T, C]
   for (int l = 0; l < c.n_layer; ++l) {
@@ -52,9 +53,11 @@ void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s
     layers::causal_self_attention<Backend>(qkv, T, static_cast<std::size_t>(c.n_head),
                                            static_cast<std::size_t>(c.head_dim()), s.cache, l, pos0, scale, a);
                                                                          // a = softmax(q k^T) v      [T, C]
-    layers::linear<Backend>(b.attn_c_proj, a, T, x, /*accumulate=*/true);  // x += a @ c_proj + b
+    layers::linear<Backend>(b.attn_c_proj, a, T, y);                      // y = a @ c_proj + b
+    layers::residual_add<Backend>(x, y, T * C);                           // x += y
     layers::layer_norm<Backend>(b.ln_2, x, T, C, c.layer_norm_epsilon, a);  // a = ln_2(x)
-    layers::mlp<Backend>(b.mlp_c_fc, b.mlp_c_proj, act, a, T, h, x);       // x += gelu(a @ c_fc) @ c_proj
+    layers::mlp<Backend>(b.mlp_c_fc, b.mlp_c_proj, act, a, T, h, y);       // y = gelu(a @ c_fc) @ c_proj
+    layers::residual_add<Backend>(x, y, T * C);                           // x += y
   }
   layers::layer_norm<Backend>(w.ln_f, x, T, C, c.layer_norm_epsilon, x);  // x = ln_f(x)
   s.cache.set_length(static_cast<int>(pos0 + T));
