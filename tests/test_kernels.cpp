@@ -2,9 +2,12 @@
 // layers that split them across threads in both backends. Eigen's GEMM is a second reference.
 #include <doctest/doctest.h>
 
+#include <atomic>
+
 #include <Eigen/Core>
 #include <tinyllm/backend/backend.hpp>
 #include <tinyllm/backend/openmp.hpp>
+#include <tinyllm/backend/thread_pool.hpp>
 #include <tinyllm/detail/half.hpp>
 #include <tinyllm/kernels/kernels.hpp>
 #include <tinyllm/layers/linear.hpp>
@@ -165,25 +168,43 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result"
     }
 }
 
-TEST_CASE("attention kernel equals its scalar twin") {
-  for (std::size_t hd : {8, 13, 16, 64, 80})
-    for (std::size_t T : {1, 2, 17, 100}) {
+TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, prompt and decode", Backend,
+                   tinyllm::Serial, tinyllm::OpenMP, tinyllm::ThreadPool) {
+  tinyllm::set_num_threads(2);
+  for (std::size_t hd : {8, 13, 64})
+    for (std::size_t T : {1, 5, 40, 70}) {
       CAPTURE(hd);
       CAPTURE(T);
-      const std::size_t ld = hd + 3;  // a stride that is not the row length
-      auto q = random_floats(hd, hd), kk = random_floats(T * ld, T + 1), v = random_floats(T * ld, T + 2);
-      std::vector<float> ss(T), sv(T), os(hd), ov(hd);
-      const float scale = 1.0f / std::sqrt(float(hd));
-      k::scalar::attention(q.data(), kk.data(), v.data(), ld, T, hd, scale, ss.data(), os.data());
-      k::simd::attention(q.data(), kk.data(), v.data(), ld, T, hd, scale, sv.data(), ov.data());
-      CHECK(rel_err(ov.data(), os.data(), hd) < 1e-5);
+      const std::size_t H = 3, C = H * hd, pos0 = T % 3 == 0 ? 0 : 37;  // with and without a cached past
+      tinyllm::layers::KVCache cache(1, int(H), int(hd), 200);
+      // fill the past with a first call, then run T new tokens
+      auto past = random_floats((pos0 ? pos0 : 1) * 3 * C, hd + T), qkv = random_floats(T * 3 * C, hd * T + 1);
+      std::vector<float> out_past((pos0 ? pos0 : 1) * C), out(T * C);
+      if (pos0) tinyllm::layers::causal_self_attention<Backend>(past.data(), pos0, H, hd, cache, 0, 0, 0.3f, out_past.data());
+      cache.set_length(int(pos0));  // what the forward pass does after its last layer
+      tinyllm::layers::causal_self_attention<Backend>(qkv.data(), T, H, hd, cache, 0, pos0, 0.3f, out.data());
+      // reference: keys and values of all positions, row-major
+      std::vector<float> K((pos0 + T) * C), V((pos0 + T) * C);
+      for (std::size_t t = 0; t < pos0 + T; ++t) {
+        const float* src = t < pos0 ? past.data() + t * 3 * C : qkv.data() + (t - pos0) * 3 * C;
+        std::memcpy(K.data() + t * C, src + C, C * sizeof(float));
+        std::memcpy(V.data() + t * C, src + 2 * C, C * sizeof(float));
+      }
+      std::vector<float> scores(pos0 + T), ref(hd);
+      for (std::size_t t = 0; t < T; ++t)
+        for (std::size_t h = 0; h < H; ++h) {
+          k::scalar::attention(qkv.data() + t * 3 * C + h * hd, K.data() + h * hd, V.data() + h * hd, C, pos0 + t + 1, hd,
+                               0.3f, scores.data(), ref.data());
+          CHECK_MESSAGE(rel_err(out.data() + t * C + h * hd, ref.data(), hd) < 1e-5, "query " << t << " head " << h);
+        }
     }
+  tinyllm::set_num_threads(0);
 }
 
 TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row count", Backend, tinyllm::Serial,
-                   tinyllm::OpenMP) {
+                   tinyllm::OpenMP, tinyllm::ThreadPool) {
   tinyllm::set_num_threads(2);
-  const std::size_t K = 72, N = 200;
+  const std::size_t K = 256, N = 520;  // big enough to be split across threads, N not a multiple of 64
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
   tinyllm::LinearWeights lw{w.data(), bias.data(), int(K), int(N)};
   for (std::size_t T : {1, 2, 9}) {
@@ -218,4 +239,23 @@ TEST_CASE("F16 and BF16 conversions are exact") {
   CHECK(tinyllm::detail::bf16_to_f32(0xC0A0) == -5.0f);
   CHECK(tinyllm::detail::f32_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3F80);  // tie rounds to even
   CHECK(tinyllm::detail::f32_to_f16(1.0f + std::ldexp(1.0f, -11)) == 0x3C00);  // tie rounds to even
+}
+
+TEST_CASE_TEMPLATE("parallel_for covers the range exactly once, in ordered chunks", Backend, tinyllm::Serial,
+                   tinyllm::OpenMP, tinyllm::ThreadPool) {
+  for (int threads : {1, 2, 3, 8}) {
+    tinyllm::set_num_threads(threads);
+    for (std::size_t n : {0, 1, 2, 7, 100}) {
+      std::vector<std::atomic<int>> hits(n);
+      std::atomic<int> calls{0};
+      Backend::parallel_for(0, n, [&](std::size_t b, std::size_t e) {
+        CHECK(b < e);
+        ++calls;
+        for (std::size_t i = b; i < e; ++i) ++hits[i];
+      });
+      for (std::size_t i = 0; i < n; ++i) CHECK(hits[i].load() == 1);
+      CHECK(calls.load() <= std::max(1, threads));
+    }
+  }
+  tinyllm::set_num_threads(0);
 }

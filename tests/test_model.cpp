@@ -116,14 +116,17 @@ TEST_CASE("generate_text: HF's max_length meaning, special tokens skipped, empty
   CHECK(model.generate_text("The state of the Union", 2) == "The state of the Union");
 }
 
-TEST_CASE("the serial backend and the OpenMP backend give the same logits") {
+TEST_CASE("every backend and thread count gives bitwise the same logits") {
   const auto a = tinyllm::BasicGPT2<tinyllm::Serial>::from_pretrained(test::fixture("f16-prefix-odd"));
   const auto b = tinyllm::BasicGPT2<tinyllm::OpenMP>::from_pretrained(test::fixture("f16-prefix-odd"));
+  const auto c = tinyllm::BasicGPT2<tinyllm::ThreadPool>::from_pretrained(test::fixture("f16-prefix-odd"));
   const std::vector<int> ids = test::read_json(test::fixture("f16-prefix-odd") + "/expected.json")["ids"];
+  const auto ref = a.forward(ids);
   for (int threads : {1, 2, 3}) {
     tinyllm::set_num_threads(threads);
-    const auto la = a.forward(ids), lb = b.forward(ids);
-    check_close(la.data(), lb.data(), la.size(), 1e-6, "serial vs openmp, threads " + std::to_string(threads));
+    CAPTURE(threads);
+    CHECK(b.forward(ids) == ref);
+    CHECK(c.forward(ids) == ref);
   }
   tinyllm::set_num_threads(0);
 }
@@ -184,8 +187,9 @@ TEST_CASE("sampling follows the warped distribution (top_k, top_p, temperature)"
   CHECK(f[0] == doctest::Approx(0.25 / 0.365).epsilon(0.03));
 }
 
-TEST_CASE("one model, many threads: concurrent generate calls give the sequential results") {
-  const auto model = tinyllm::GPT2::from_pretrained(test::demo_model());
+TEST_CASE_TEMPLATE("one model, many threads: concurrent generate calls give the sequential results", Backend,
+                   tinyllm::OpenMP, tinyllm::ThreadPool) {
+  const auto model = tinyllm::BasicGPT2<Backend>::from_pretrained(test::demo_model());
   const std::vector<std::string> prompts = {"The whale", "My fellow citizens", "Congress shall", "The sea"};
   std::vector<std::string> sequential, parallel(prompts.size());
   for (const auto& p : prompts) sequential.push_back(model.generate_text(p, 30));

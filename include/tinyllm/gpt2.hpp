@@ -3,7 +3,8 @@
 //   auto model = tinyllm::GPT2::from_pretrained("models/tiny-sotu");
 //   std::cout << model.generate_text("The state of the Union", 50);
 //
-// BasicGPT2<Backend> is the model; GPT2 uses the default backend (OpenMP when compiled with it).
+// BasicGPT2<Backend> is the model; GPT2 uses the default backend (OpenMP when compiled with it, else
+// the std::thread pool).
 #pragma once
 
 #include <algorithm>    // std::find, std::min
@@ -17,6 +18,7 @@
 
 #include "backend/backend.hpp"
 #include "backend/openmp.hpp"
+#include "backend/thread_pool.hpp"
 #include "config.hpp"
 #include "error.hpp"
 #include "generation/config.hpp"
@@ -34,7 +36,7 @@ namespace tinyllm {
 #ifdef _OPENMP
 using DefaultBackend = OpenMP;
 #else
-using DefaultBackend = Serial;
+using DefaultBackend = ThreadPool;
 #endif
 
 template <class Backend>

@@ -27,9 +27,9 @@ namespace gemm_detail {
 constexpr std::size_t W = simd_width;
 constexpr std::size_t NR = 2 * W;              // tile columns: two vectors
 constexpr std::size_t MR = W >= 16 ? 12 : 6;   // tile rows: 24 of 32 zmm (AVX-512) or 12 of 16 ymm/xmm
-constexpr std::size_t KC = 256;                // depth of a packed block
-constexpr std::size_t MC = 8 * MR;             // rows of A per packed block (L2)
-constexpr std::size_t NC = 32 * NR;            // columns of B per packed block (L2)
+constexpr std::size_t KC = 256;                // depth of a packed block: a B micro-panel (KC x NR) fills L1
+constexpr std::size_t NC = 16 * NR;            // columns of B per packed block (KC x NC in L2)
+constexpr std::size_t max_rows = 4096;         // rows packed at once (all of A's rows for a depth block)
 
 // Per-thread packing buffers, grown once and reused.
 inline float* scratch(int slot, std::size_t n) {
@@ -38,20 +38,15 @@ inline float* scratch(int slot, std::size_t n) {
   return buf[slot].data();
 }
 
-// ap[p][k][r] = a[(i0 + p*MR + r), k0 + k], zero past row M.
-inline void pack_a(const float* a, std::size_t lda, std::size_t i0, std::size_t mc, std::size_t M, std::size_t k0,
-                   std::size_t kc, float* ap) {
-  for (std::size_t p = 0; p < mc; p += MR) {
-    for (std::size_t r = 0; r < MR; ++r) {
-      const std::size_t row = i0 + p + r;
-      float* dst = ap + p * kc + r;
-      if (row < M && p + r < mc) {
-        const float* src = a + row * lda + k0;
-        for (std::size_t k = 0; k < kc; ++k) dst[k * MR] = src[k];
-      } else {
-        for (std::size_t k = 0; k < kc; ++k) dst[k * MR] = 0.0f;
-      }
-    }
+// ap[p][k][r] = a[(p*MR + r), k0 + k] for the rows [0, M), zero in the last panel's padding.
+inline void pack_a(const float* a, std::size_t lda, std::size_t M, std::size_t k0, std::size_t kc, float* ap) {
+  for (std::size_t p = 0; p < M; p += MR) {
+    const std::size_t mr = std::min(MR, M - p);
+    const float* src[MR];
+    for (std::size_t r = 0; r < MR; ++r) src[r] = a + (p + std::min(r, mr - 1)) * lda + k0;
+    float* dst = ap + p * kc;
+    for (std::size_t k = 0; k < kc; ++k, dst += MR)
+      for (std::size_t r = 0; r < MR; ++r) dst[r] = r < mr ? src[r][k] : 0.0f;
   }
 }
 
@@ -108,6 +103,9 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
       acc[r][1] = load(t.c + r * t.ldc + W);
     }
   }
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC unroll 4
+#endif
   for (std::size_t k = 0; k < kc; ++k) {
     const fbatch b0 = fbatch::load_aligned(bp), b1 = fbatch::load_aligned(bp + W);
     TINYLLM_UNROLL
@@ -147,23 +145,25 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
                  Epilogue ep = Epilogue::none) {
   using namespace gemm_detail;
   if (M == 0 || n_begin >= n_end) return;
+  if (M > max_rows) {  // in row blocks; each row's chains are unaffected
+    for (std::size_t m0 = 0; m0 < M; m0 += max_rows)
+      gemm(std::min(max_rows, M - m0), K, a + m0 * lda, lda, b, ldb, bias, c + m0 * ldc, ldc, n_begin, n_end, ep);
+    return;
+  }
+  float* apack = scratch(1, (M + MR - 1) / MR * MR * KC);
   float* bpack = scratch(0, KC * NC);
-  float* apack = scratch(1, MC * KC);
-  for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
-    const std::size_t nc = std::min(NC, n_end - jc);
-    for (std::size_t pc = 0; pc < K; pc += KC) {
-      const std::size_t kc = std::min(KC, K - pc);
+  for (std::size_t pc = 0; pc < K; pc += KC) {
+    const std::size_t kc = std::min(KC, K - pc);
+    pack_a(a, lda, M, pc, kc, apack);  // all rows once per depth block (L2)
+    for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
+      const std::size_t nc = std::min(NC, n_end - jc);
       pack_b(b, ldb, jc, jc + nc, pc, kc, bpack);
-      for (std::size_t ic = 0; ic < M; ic += MC) {
-        const std::size_t mc = std::min(MC, M - ic);
-        pack_a(a, lda, ic, mc, M, pc, kc, apack);
-        for (std::size_t jr = 0; jr < nc; jr += NR)
-          for (std::size_t ir = 0; ir < mc; ir += MR) {
-            const Tile t{c + (ic + ir) * ldc + jc + jr, ldc, std::min(MR, mc - ir), std::min(NR, nc - jr),
-                         bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
-            micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
-          }
-      }
+      for (std::size_t jr = 0; jr < nc; jr += NR)  // one B micro-panel (L1) ...
+        for (std::size_t ir = 0; ir < M; ir += MR) {  // ... against every A micro-panel (L2)
+          const Tile t{c + ir * ldc + jc + jr, ldc, std::min(MR, M - ir), std::min(NR, nc - jr),
+                       bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
+          micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
+        }
     }
   }
 }

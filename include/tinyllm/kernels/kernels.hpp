@@ -6,7 +6,6 @@
 #include "reference.hpp"
 
 #ifndef TINYLLM_NO_SIMD
-#include "attention.hpp"
 #include "elementwise.hpp"
 #include "gemm.hpp"
 #include "gemv.hpp"

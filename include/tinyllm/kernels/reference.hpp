@@ -97,7 +97,7 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const float* 
     for (std::size_t n = n_begin; n < n_end; ++n) y[m * ldy + n] = dot(x + m * ldx, w + n * ldw, K);
 }
 
-// One query against T cached positions of one head:
+// One query against T cached positions of one head (the oracle for layers/attention.hpp):
 // out[0:hd] = softmax(scale * q . k[t]) over t < T, weighting v[t].
 // q: [hd]; k, v: [T, ld] (row t at k + t*ld); scores: [T] scratch; out: [hd].
 inline void attention(const float* q, const float* k, const float* v, std::size_t ld, std::size_t T, std::size_t hd,

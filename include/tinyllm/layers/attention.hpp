@@ -1,43 +1,84 @@
 // Causal multi-head self-attention with a KV cache. The new tokens' keys and values are appended to
-// the cache, then each (head, query) pair attends to every cached position up to its own.
+// the cache; then, per head and block of queries, scores = q k^T (a matrix product against the
+// transposed keys), a causal softmax per row, and out = p v (a matrix product against the values).
+// One query (decoding) uses the matrix-vector kernels, which give bitwise the same rows.
 // Depends on kernels/, layers/kv_cache.hpp.
 #pragma once
 
-#include <cstddef>  // std::size_t
-#include <cstring>  // std::memcpy
+#include <algorithm>  // std::min
+#include <cstddef>    // std::size_t
+#include <cstring>    // std::memcpy
 
 #include "../detail/aligned.hpp"
 #include "../kernels/kernels.hpp"
 #include "kv_cache.hpp"
+#include "linear.hpp"  // min_parallel_work
 
 namespace tinyllm::layers {
+
+// Queries per block: the scores of a block ([query_block, positions]) stay in L2.
+inline constexpr std::size_t query_block = 32;
 
 // qkv: [T, 3*C] (q | k | v, heads side by side in each); queries sit at positions pos0..pos0+T-1
 // and the cache holds positions [0, pos0). out: [T, C] = merge_heads(softmax(q k^T * scale) v).
 template <class Backend>
 void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, std::size_t head_dim,
                            KVCache& cache, int layer, std::size_t pos0, float scale, float* out) {
-  const std::size_t C = n_head * head_dim;
+  const std::size_t C = n_head * head_dim, hd = head_dim;
   cache.reserve(static_cast<int>(pos0 + T));
-  for (std::size_t h = 0; h < n_head; ++h) {  // append k, v: [T, hd] rows into the head's cache
-    float* kc = cache.k(layer, static_cast<int>(h)) + pos0 * head_dim;
-    float* vc = cache.v(layer, static_cast<int>(h)) + pos0 * head_dim;
+  const std::size_t cap = static_cast<std::size_t>(cache.capacity());
+  for (std::size_t h = 0; h < n_head; ++h) {  // append k (transposed) and v of the new positions
+    float* kt = cache.k_t(layer, static_cast<int>(h));
+    float* vc = cache.v(layer, static_cast<int>(h)) + pos0 * hd;
     for (std::size_t t = 0; t < T; ++t) {
-      std::memcpy(kc + t * head_dim, qkv + t * 3 * C + C + h * head_dim, head_dim * sizeof(float));
-      std::memcpy(vc + t * head_dim, qkv + t * 3 * C + 2 * C + h * head_dim, head_dim * sizeof(float));
+      const float* k = qkv + t * 3 * C + C + h * hd;
+      for (std::size_t i = 0; i < hd; ++i) kt[i * cap + pos0 + t] = k[i];
+      std::memcpy(vc + t * hd, qkv + t * 3 * C + 2 * C + h * hd, hd * sizeof(float));
     }
   }
   const KVCache& kv = cache;
-  Backend::parallel_for(0, n_head * T, [&](std::size_t b, std::size_t e) {
-    thread_local detail::AlignedBuffer scores;
-    scores.resize(pos0 + T);
+  const std::size_t blocks = (T + query_block - 1) / query_block;
+  // Tiny heads and short contexts run on one thread (see min_parallel_work).
+  const double work = 2.0 * static_cast<double>(T) * static_cast<double>(pos0 + T) * static_cast<double>(C);
+  const std::size_t items = work < 2 * min_parallel_work ? 1 : n_head * blocks;
+  auto run = [&](std::size_t b, std::size_t e) {
+    thread_local detail::AlignedBuffer q_buf, o_buf, p_buf;
+    q_buf.resize(query_block * hd);
+    o_buf.resize(query_block * hd);
+    p_buf.resize(query_block * (pos0 + T));
     for (std::size_t item = b; item < e; ++item) {
-      const std::size_t h = item / T, t = item % T;
-      kernels::impl::attention(qkv + t * 3 * C + h * head_dim, kv.k(layer, static_cast<int>(h)),
-                               kv.v(layer, static_cast<int>(h)), head_dim, pos0 + t + 1, head_dim, scale,
-                               scores.data(), out + t * C + h * head_dim);
+      const std::size_t h = item / blocks, t0 = item % blocks * query_block, nq = std::min(query_block, T - t0);
+      const std::size_t keys = pos0 + t0 + nq;  // positions the block's last query sees
+      const float* kt = kv.k_t(layer, static_cast<int>(h));
+      const float* v = kv.v(layer, static_cast<int>(h));
+      float* q = q_buf.data();
+      float* p = p_buf.data();
+      float* o = o_buf.data();
+      for (std::size_t i = 0; i < nq; ++i) std::memcpy(q + i * hd, qkv + (t0 + i) * 3 * C + h * hd, hd * sizeof(float));
+      // scores: p[nq, keys] = q[nq, hd] @ k_t[hd, keys]
+      if (nq == 1)
+        kernels::impl::gemv(q, kt, cap, nullptr, p, hd, 0, keys);
+      else
+        kernels::impl::gemm(nq, hd, q, hd, kt, cap, nullptr, p, keys, 0, keys);
+      for (std::size_t i = 0; i < nq; ++i) {  // causal softmax: query t0+i sees pos0+t0+i+1 positions
+        float* row = p + i * keys;
+        const std::size_t seen = pos0 + t0 + i + 1;
+        for (std::size_t j = 0; j < seen; ++j) row[j] *= scale;
+        kernels::impl::softmax(row, seen);
+        for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
+      }
+      // out[nq, hd] = p[nq, keys] @ v[keys, hd]
+      if (nq == 1)
+        kernels::impl::gemv(p, v, hd, nullptr, o, keys, 0, hd);
+      else
+        kernels::impl::gemm(nq, keys, p, keys, v, hd, nullptr, o, hd, 0, hd);
+      for (std::size_t i = 0; i < nq; ++i) std::memcpy(out + (t0 + i) * C + h * hd, o + i * hd, hd * sizeof(float));
     }
-  });
+  };
+  if (items == 1)
+    run(0, n_head * blocks);
+  else
+    Backend::parallel_for(0, items, run);
 }
 
 }  // namespace tinyllm::layers

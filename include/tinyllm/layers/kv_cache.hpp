@@ -1,6 +1,7 @@
-// The KV cache of one generation: per layer, keys and values of every position seen so far, laid out
-// [n_head][capacity][head_dim] so one head's keys are contiguous. Grows on demand (never past
-// n_positions), so a short chat does not pay for a 1024-position cache. Depends on detail/aligned.hpp.
+// The KV cache of one generation: per layer and head, the keys and values of every position seen so
+// far. Keys are stored transposed, [head_dim][capacity], so scores for a query are a matrix-vector
+// product over positions; values are [capacity][head_dim]. Grows on demand (never past n_positions),
+// so a short chat does not pay for a 1024-position cache. Depends on detail/aligned.hpp.
 #pragma once
 
 #include <algorithm>  // std::max, std::min
@@ -26,23 +27,26 @@ class KVCache {
   // Makes room for `n` positions in all, keeping what is cached.
   void reserve(int n) {
     if (n <= capacity_) return;
-    const int cap = std::min(max_positions_, std::max({n, 2 * capacity_, 64}));
-    const std::size_t hd = static_cast<std::size_t>(head_dim_);
-    for (auto* side : {&k_, &v_})
-      for (auto& buf : *side) {
-        detail::AlignedBuffer grown(static_cast<std::size_t>(n_head_) * cap * hd);
-        for (int h = 0; h < n_head_ && length_ > 0; ++h)
-          std::memcpy(grown.data() + static_cast<std::size_t>(h) * cap * hd,
-                      buf.data() + static_cast<std::size_t>(h) * capacity_ * hd,
-                      static_cast<std::size_t>(length_) * hd * sizeof(float));
-        buf = std::move(grown);
+    const std::size_t cap = static_cast<std::size_t>(std::min(max_positions_, std::max({n, 2 * capacity_, 64})));
+    const std::size_t hd = static_cast<std::size_t>(head_dim_), old = static_cast<std::size_t>(capacity_);
+    const std::size_t len = static_cast<std::size_t>(length_);
+    for (std::size_t l = 0; l < k_.size(); ++l) {
+      detail::AlignedBuffer k(static_cast<std::size_t>(n_head_) * hd * cap), v(static_cast<std::size_t>(n_head_) * cap * hd);
+      for (std::size_t h = 0; h < static_cast<std::size_t>(n_head_) && len > 0; ++h) {
+        for (std::size_t i = 0; i < hd; ++i)  // key rows are positions-long
+          std::memcpy(k.data() + (h * hd + i) * cap, k_[l].data() + (h * hd + i) * old, len * sizeof(float));
+        std::memcpy(v.data() + h * cap * hd, v_[l].data() + h * old * hd, len * hd * sizeof(float));
       }
-    capacity_ = cap;
+      k_[l] = std::move(k);
+      v_[l] = std::move(v);
+    }
+    capacity_ = static_cast<int>(cap);
   }
-  // Keys / values of `head` in `layer`: [capacity][head_dim].
-  float* k(int layer, int head) { return k_[static_cast<std::size_t>(layer)].data() + offset(head); }
+  // Keys of `head` in `layer`, transposed: [head_dim][capacity] (row i: dimension i at every position).
+  float* k_t(int layer, int head) { return k_[static_cast<std::size_t>(layer)].data() + offset(head); }
+  const float* k_t(int layer, int head) const { return k_[static_cast<std::size_t>(layer)].data() + offset(head); }
+  // Values of `head` in `layer`: [capacity][head_dim].
   float* v(int layer, int head) { return v_[static_cast<std::size_t>(layer)].data() + offset(head); }
-  const float* k(int layer, int head) const { return k_[static_cast<std::size_t>(layer)].data() + offset(head); }
   const float* v(int layer, int head) const { return v_[static_cast<std::size_t>(layer)].data() + offset(head); }
 
   void set_length(int n) { length_ = n; }  // after a forward pass; smaller n rolls back
@@ -55,7 +59,7 @@ class KVCache {
     return static_cast<std::size_t>(head) * static_cast<std::size_t>(capacity_) * static_cast<std::size_t>(head_dim_);
   }
   int n_head_ = 0, head_dim_ = 0, max_positions_ = 0, capacity_ = 0, length_ = 0;
-  std::vector<detail::AlignedBuffer> k_, v_;  // [n_layer] of [n_head][capacity][head_dim]
+  std::vector<detail::AlignedBuffer> k_, v_;  // [n_layer] of [n_head][head_dim][capacity], [n_head][capacity][head_dim]
 };
 
 }  // namespace tinyllm::layers

@@ -11,9 +11,13 @@ namespace tinyllm::layers {
 // y[T, C] = layer_norm(x[T, C]) with gamma = w.weight, beta = w.bias.
 template <class Backend>
 void layer_norm(const LayerNormWeights& w, const float* x, std::size_t T, std::size_t C, float eps, float* y) {
-  Backend::parallel_for(0, T, [&](std::size_t b, std::size_t e) {
+  auto rows = [&](std::size_t b, std::size_t e) {
     for (std::size_t t = b; t < e; ++t) kernels::impl::layer_norm(x + t * C, w.weight, w.bias, y + t * C, C, eps);
-  });
+  };
+  if (static_cast<double>(T) * C < 64 * 1024)  // a few rows: not worth waking threads
+    rows(0, T);
+  else
+    Backend::parallel_for(0, T, rows);
 }
 
 }  // namespace tinyllm::layers

@@ -16,14 +16,28 @@ using kernels::Epilogue;
 
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
+// Multiply-adds below which handing work to another thread costs more than it saves (~10 us).
+inline constexpr double min_parallel_work = 1 << 15;
+
+// Splits n_out columns into parallel items of whole column tiles: one tile per item, unless the
+// whole product (`work` multiply-adds) is too small to be worth that many threads.
+struct ColumnSplit {
+  std::size_t width, items;
+  ColumnSplit(std::size_t n_out, double work) {
+    const std::size_t tiles = (n_out + column_tile - 1) / column_tile;
+    const std::size_t parts = std::max<std::size_t>(1, std::min<std::size_t>(tiles, static_cast<std::size_t>(work / min_parallel_work)));
+    width = (tiles + parts - 1) / parts * column_tile;
+    items = (n_out + width - 1) / width;
+  }
+};
 
 // y[T, n_out] = act(x[T, n_in] @ W + b)
 template <class Backend>
 void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep = Epilogue::none) {
   const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
-  const std::size_t tiles = (n_out + column_tile - 1) / column_tile;
-  Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
-    const std::size_t n0 = b * column_tile, n1 = std::min(e * column_tile, n_out);
+  const ColumnSplit split(n_out, static_cast<double>(T) * n_in * n_out);
+  Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
+    const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
     if (T == 1)
       kernels::impl::gemv(x, w.weight, n_out, w.bias, y, n_in, n0, n1, ep);
     else
@@ -34,9 +48,9 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
 // logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
 template <class Backend>
 void linear_transposed(const float* E, std::size_t V, std::size_t C, const float* x, std::size_t T, float* logits) {
-  const std::size_t tiles = (V + column_tile - 1) / column_tile;
-  Backend::parallel_for(0, tiles, [&](std::size_t b, std::size_t e) {
-    kernels::impl::gemv_t(T, x, C, E, C, logits, V, C, b * column_tile, std::min(e * column_tile, V));
+  const ColumnSplit split(V, static_cast<double>(T) * V * C);
+  Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
+    kernels::impl::gemv_t(T, x, C, E, C, logits, V, C, b * split.width, std::min(e * split.width, V));
   });
 }
 

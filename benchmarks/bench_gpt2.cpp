@@ -1,0 +1,192 @@
+// GPT-2-124M-shaped speed benchmark: decode ms/token and its share of the memory-bandwidth limit,
+// prompt tokens/s and its share of the fp32 FMA peak, at 1 and 2 threads, Eigen's GEMM on the same
+// shapes, decoding cost at position 1000 vs 10, and peak memory. Limits are measured in the same run.
+//
+//   bench_gpt2 [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3]
+//
+// DIR (default: gpt2-124m-random next to the binary) is written once with random weights.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <Eigen/Core>
+#include <tinyllm/gpt2.hpp>
+
+#include "probes.hpp"
+#include "random_gpt2.hpp"
+
+namespace {
+
+using Model = tinyllm::GPT2;
+
+std::size_t status_kb(const char* key) {  // VmHWM / VmRSS from /proc/self/status, in kB
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind(key, 0) == 0) return std::strtoull(line.c_str() + std::strlen(key) + 1, nullptr, 10);
+  return 0;
+}
+
+// Bytes of weights one decoding step reads: every matrix and vector of the blocks, ln_f and the head.
+double weight_bytes_per_token(const tinyllm::GPT2Config& c) {
+  const double C = c.n_embd, I = c.inner_dim(), V = c.vocab_size;
+  const double per_layer = C * 3 * C + 3 * C + C * C + C + C * I + I + I * C + C + 4 * C;
+  return 4.0 * (c.n_layer * per_layer + 2 * C + V * C + C /* wpe row */);
+}
+double kv_bytes_read(const tinyllm::GPT2Config& c, int position) {
+  return 4.0 * 2 * c.n_layer * static_cast<double>(position) * c.n_embd;
+}
+// FLOPs of a prompt of T tokens: the matrix products (2 per multiply-add), attention, the last head row.
+double prompt_flops(const tinyllm::GPT2Config& c, int T) {
+  const double C = c.n_embd, I = c.inner_dim(), V = c.vocab_size;
+  const double matmul = 2.0 * T * c.n_layer * (C * 3 * C + C * C + 2 * C * I);
+  const double attention = 2.0 * 2.0 * c.n_layer * C * (static_cast<double>(T) * (T + 1) / 2);
+  return matmul + attention + 2.0 * V * C;
+}
+
+struct Decode {
+  double ms_per_token;
+};
+
+// ms per token of greedy decoding, `tokens` steps after a prompt ending at `start` positions.
+double decode_ms(const Model& m, int start, int tokens, int reps) {
+  const auto& c = m.config();
+  const std::size_t V = static_cast<std::size_t>(c.vocab_size), C = static_cast<std::size_t>(c.n_embd);
+  std::vector<int> prompt(static_cast<std::size_t>(start));
+  for (int i = 0; i < start; ++i) prompt[static_cast<std::size_t>(i)] = (i * 7919) % 50000;
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    tinyllm::detail::InferenceState s(c);
+    s.logits.resize(V);
+    tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, prompt.data(), prompt.size());
+    const float* last = s.x.data() + (prompt.size() - 1) * C;
+    const auto t0 = bench::clock_type::now();
+    for (int t = 0; t < tokens; ++t) {
+      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, m.weights(), last, 1, s.logits.data());
+      const int next = tinyllm::detail::argmax(s.logits.data(), V);
+      tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, &next, 1);
+      last = s.x.data();
+    }
+    times.push_back(bench::seconds_since(t0) * 1e3 / tokens);
+  }
+  return bench::median(times);
+}
+
+// seconds to read a prompt of T tokens (forward + the last row's logits), median of reps.
+double prompt_seconds(const Model& m, int T, int reps) {
+  const auto& c = m.config();
+  std::vector<int> ids(static_cast<std::size_t>(T));
+  for (int i = 0; i < T; ++i) ids[static_cast<std::size_t>(i)] = (i * 104729) % 50000;
+  std::vector<double> times;
+  for (int r = 0; r < reps; ++r) {
+    const auto t0 = bench::clock_type::now();
+    const auto logits = m.logits(ids);
+    times.push_back(bench::seconds_since(t0));
+    if (logits.empty()) std::abort();
+  }
+  return bench::median(times);
+}
+
+// GFLOP/s of C = A B (+bias) with Eigen and with tinyllm's GEMM kernel, M x K times K x N.
+void gemm_compare(int threads, int M, int K, int N) {
+  using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Mat A = Mat::Random(M, K), B = Mat::Random(K, N), Cm(M, N);
+  std::vector<float> bias(static_cast<std::size_t>(N), 0.1f), c(static_cast<std::size_t>(M) * N);
+  Eigen::setNbThreads(threads);
+  tinyllm::set_num_threads(threads);
+  const double flops = 2.0 * M * K * N;
+  std::vector<double> te, tt;
+  tinyllm::LinearWeights w{B.data(), bias.data(), K, N};
+  for (int r = 0; r < 5; ++r) {
+    auto t0 = bench::clock_type::now();
+    Cm.noalias() = A * B;
+    te.push_back(bench::seconds_since(t0));
+    t0 = bench::clock_type::now();
+    tinyllm::layers::linear<tinyllm::DefaultBackend>(w, A.data(), static_cast<std::size_t>(M), c.data());
+    tt.push_back(bench::seconds_since(t0));
+  }
+  std::printf("  gemm %4dx%4dx%4d  Eigen %6.1f GFLOP/s   tinyllm %6.1f GFLOP/s   (%.2fx Eigen)\n", M, K, N,
+              flops / bench::median(te) / 1e9, flops / bench::median(tt) / 1e9, bench::median(te) / bench::median(tt));
+}
+
+std::vector<int> parse_list(const std::string& s) {
+  std::vector<int> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) out.push_back(std::atoi(item.c_str()));
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string dir;
+  std::vector<int> thread_counts = {1, 2};
+  int tokens = 64, prompt_len = 494, reps = 3;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string a = argv[i];
+    if (a == "--dir") dir = argv[i + 1];
+    else if (a == "--threads") thread_counts = parse_list(argv[i + 1]);
+    else if (a == "--tokens") tokens = std::atoi(argv[i + 1]);
+    else if (a == "--prompt") prompt_len = std::atoi(argv[i + 1]);
+    else if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    else {
+      std::fprintf(stderr, "usage: %s [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3]\n", argv[0]);
+      return 2;
+    }
+  }
+  if (dir.empty()) dir = std::filesystem::path(argv[0]).parent_path().string() + "/gpt2-124m-random";
+  tinyllm::GPT2Config shape;  // defaults: GPT-2 small (124M)
+  std::printf("tinyllm %s benchmark: GPT-2-124M shape, F32, random weights in %s\n", tinyllm::version_string, dir.c_str());
+  const double file_bytes = static_cast<double>(bench::write_random_gpt2(dir, shape, false, TINYLLM_DEMO_MODEL));
+
+  std::printf("\nlimits measured now:\n");
+  std::vector<double> bw(3), peak(3);
+  for (int t : thread_counts) {
+    bw[static_cast<std::size_t>(t)] = bench::read_bandwidth(t);
+    peak[static_cast<std::size_t>(t)] = bench::fma_peak(t);
+    std::printf("  %d thread%s: read bandwidth %.1f GB/s, fp32 FMA peak %.0f GFLOP/s\n", t, t > 1 ? "s" : " ",
+                bw[static_cast<std::size_t>(t)] / 1e9, peak[static_cast<std::size_t>(t)] / 1e9);
+  }
+
+  bench::release_probe_buffer();
+  std::ofstream("/proc/self/clear_refs") << "5";  // reset the peak-RSS mark: count the model, not the probes
+  const auto t0 = bench::clock_type::now();
+  const Model m = Model::from_pretrained(dir);
+  std::printf("\nload: %.0f ms (model.safetensors %.0f MB, mapped)\n", bench::seconds_since(t0) * 1e3, file_bytes / 1e6);
+  const auto& c = m.config();
+  const double wbytes = weight_bytes_per_token(c);
+
+  for (int t : thread_counts) {
+    tinyllm::set_num_threads(t);
+    const double B = bw[static_cast<std::size_t>(t)], P = peak[static_cast<std::size_t>(t)];
+    std::printf("\n%d thread%s\n", t, t > 1 ? "s" : "");
+    const int start = 8;
+    const double ms = decode_ms(m, start, tokens, reps);
+    const double floor_ms = (wbytes + kv_bytes_read(c, start + tokens / 2)) / B * 1e3;
+    std::printf("  decode: %.2f ms/token (%.1f tokens/s); bandwidth floor %.2f ms -> %.0f%% of the limit\n", ms,
+                1e3 / ms, floor_ms, 100.0 * floor_ms / ms);
+    const double ps = prompt_seconds(m, prompt_len, reps);
+    const double flops = prompt_flops(c, prompt_len);
+    std::printf("  prompt: %d tokens in %.1f ms = %.0f tokens/s, %.0f GFLOP/s -> %.0f%% of the FMA peak\n",
+                prompt_len, ps * 1e3, prompt_len / ps, flops / ps / 1e9, 100.0 * flops / ps / P);
+    const double at10 = decode_ms(m, 10, 8, reps), at1000 = decode_ms(m, 1000, 8, reps);
+    std::printf("  decode at position 10: %.2f ms, at 1000: %.2f ms (%.2fx)\n", at10, at1000, at1000 / at10);
+  }
+  const double kv = static_cast<double>(2 * c.n_layer) * c.n_positions * c.n_embd * 4;
+  std::printf("\npeak resident memory %.0f MB; bound: file %.0f MB + full KV cache %.0f MB + 64 MB = %.0f MB\n",
+              status_kb("VmHWM:") / 1e3, file_bytes / 1e6, kv / 1e6, (file_bytes + kv) / 1e6 + 64);
+
+  std::printf("\nGEMM on the prompt's shapes (T = %d):\n", prompt_len);
+  for (int t : thread_counts) {
+    std::printf(" %d thread%s\n", t, t > 1 ? "s" : "");
+    gemm_compare(t, prompt_len, c.n_embd, 3 * c.n_embd);
+    gemm_compare(t, prompt_len, c.n_embd, c.inner_dim());
+    gemm_compare(t, prompt_len, c.inner_dim(), c.n_embd);
+  }
+  return 0;
+}
