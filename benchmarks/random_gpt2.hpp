@@ -49,7 +49,7 @@ inline std::uintmax_t write_random_gpt2(const std::string& dir, const tinyllm::G
   };
   std::vector<Entry> entries;
   tinyllm::GPT2Weights w;
-  tinyllm::for_each_tensor(c, w, [&](const tinyllm::TensorSpec& s, const float*&) {
+  tinyllm::for_each_tensor(c, w, [&](const tinyllm::TensorSpec& s, auto&) {
     if (s.optional) return;
     const bool ln = s.name.find("ln_") != std::string::npos;
     const bool bias = s.name.size() > 5 && s.name.compare(s.name.size() - 5, 5, ".bias") == 0;

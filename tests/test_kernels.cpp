@@ -12,6 +12,7 @@
 #include <tinyllm/kernels/kernels.hpp>
 #include <tinyllm/layers/linear.hpp>
 #include <tinyllm/layers/attention.hpp>
+#include <tinyllm/model/quantize.hpp>
 
 #include "test_helpers.hpp"
 
@@ -86,86 +87,134 @@ TEST_CASE("activations match their definitions at known points") {
   }
 }
 
-TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges") {
-  for (std::size_t K : {1, 3, 16, 17, 40, 64, 129})
-    for (std::size_t N : {1, 5, 16, 33, 64, 100, 200}) {
-      CAPTURE(K);
-      CAPTURE(N);
-      auto x = random_floats(3 * K, K + N), w = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
-      for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
-        std::vector<float> ys(N), yv(N);
-        // two ranges, as two threads would take them, one starting at an odd column
-        const std::size_t mid = N / 2 + (N > 2 ? 1 : 0);
-        for (auto [b, e] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
-          k::scalar::gemv(x.data(), w.data(), N, bias.data(), ys.data(), K, b, e, ep);
-          k::simd::gemv(x.data(), w.data(), N, bias.data(), yv.data(), K, b, e, ep);
-        }
-        CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
-      }
-      // gemv_t over 1..3 rows of x (w read as [N, K])
-      for (std::size_t M : {1, 2, 3}) {
-        std::vector<float> ts(M * N), tv(M * N);
-        k::scalar::gemv_t(M, x.data(), K, w.data(), K, ts.data(), N, K, 0, N);
-        k::simd::gemv_t(M, x.data(), K, w.data(), K, tv.data(), N, K, 0, N);
-        CHECK(rel_err(tv.data(), ts.data(), M * N) < 1e-5);
-      }
-    }
-}
+namespace {
 
-TEST_CASE("gemm equals its scalar twin and Eigen, with every epilogue") {
-  for (std::size_t M : {2, 5, 13, 30})
-    for (std::size_t K : {1, 7, 33, 260, 530})
-      for (std::size_t N : {3, 32, 45, 100}) {
-        CAPTURE(M);
+// A matrix of floats held as `type` (converted as the loader converts).
+struct Typed {
+  tinyllm::detail::AlignedBuffer data, scale;
+  tinyllm::WeightView view;
+  Typed(const std::vector<float>& values, std::size_t rows, std::size_t cols, tinyllm::WeightType type) {
+    const tinyllm::WeightView f32{tinyllm::WeightType::F32, values.data(), nullptr, rows, cols};
+    view = tinyllm::detail::convert_matrix(f32, type, data, scale);
+  }
+};
+
+const tinyllm::WeightType all_types[] = {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16,
+                                         tinyllm::WeightType::Q8};
+
+}  // namespace
+
+TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges, for every weight type") {
+  for (auto type : all_types)
+    for (std::size_t K : {1, 3, 16, 17, 40, 64, 129})
+      for (std::size_t N : {1, 5, 16, 33, 64, 100, 200}) {
+        CAPTURE(tinyllm::weight_type_name(type));
         CAPTURE(K);
         CAPTURE(N);
-        auto a = random_floats(M * K, M * 31 + K), b = random_floats(K * N, K * 7 + N), bias = random_floats(N, N);
+        auto x = random_floats(3 * K, K + N), wf = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
+        const Typed w(wf, K, N, type), wt(wf, N, K, type);  // [K, N] and, for gemv_t, [N, K]
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
-          std::vector<float> cs(M * N), cv(M * N);
-          const std::size_t mid = std::min(N, std::size_t(32));
-          for (auto [n0, n1] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
-            k::scalar::gemm(M, K, a.data(), K, b.data(), N, bias.data(), cs.data(), N, n0, n1, ep);
-            k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), cv.data(), N, n0, n1, ep);
+          std::vector<float> ys(N), yv(N);
+          // two ranges, as two threads would take them, one starting at an odd column
+          const std::size_t mid = N / 2 + (N > 2 ? 1 : 0);
+          for (auto [b, e] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+            k::scalar::gemv(x.data(), w.view, bias.data(), ys.data(), K, b, e, ep);
+            k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, b, e, ep);
           }
-          CHECK(rel_err(cv.data(), cs.data(), M * N) < 2e-5);
+          CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
         }
-        // Eigen: C = A B + bias
-        using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-        Eigen::Map<const Mat> A(a.data(), M, K), B(b.data(), K, N);
-        Mat ref = A * B;
-        for (std::size_t i = 0; i < M; ++i)
-          for (std::size_t j = 0; j < N; ++j) ref(i, j) += bias[j];
-        std::vector<float> c(M * N);
-        k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), c.data(), N, 0, N);
-        CHECK(rel_err(c.data(), ref.data(), M * N) < 2e-5);
+        for (std::size_t M : {1, 2, 3}) {
+          std::vector<float> ts(M * N), tv(M * N);
+          k::scalar::gemv_t(M, x.data(), K, wt.view, ts.data(), N, K, 0, N);
+          k::simd::gemv_t(M, x.data(), K, wt.view, tv.data(), N, K, 0, N);
+          CHECK(rel_err(tv.data(), ts.data(), M * N) < 1e-5);
+        }
+        std::vector<float> rs(K), rv(K);
+        k::scalar::dequantize_row(wt.view, N - 1, rs.data());
+        k::simd::dequantize_row(wt.view, N - 1, rv.data());
+        CHECK(rs == rv);
       }
 }
 
-TEST_CASE("a row alone and the same row in a batch give bitwise the same result") {
+TEST_CASE("gemm equals its scalar twin and Eigen, with every epilogue and weight type") {
+  for (auto type : all_types)
+    for (std::size_t M : {2, 5, 13, 30})
+      for (std::size_t K : {1, 7, 33, 260, 530})
+        for (std::size_t N : {3, 32, 45, 100}) {
+          CAPTURE(tinyllm::weight_type_name(type));
+          CAPTURE(M);
+          CAPTURE(K);
+          CAPTURE(N);
+          auto a = random_floats(M * K, M * 31 + K), bf = random_floats(K * N, K * 7 + N), bias = random_floats(N, N);
+          const Typed b(bf, K, N, type);
+          for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
+            std::vector<float> cs(M * N), cv(M * N);
+            const std::size_t mid = std::min(N, std::size_t(32));
+            for (auto [n0, n1] : {std::pair{std::size_t(0), mid}, std::pair{mid, N}}) {
+              k::scalar::gemm(M, K, a.data(), K, b.view, bias.data(), cs.data(), N, n0, n1, ep);
+              k::simd::gemm(M, K, a.data(), K, b.view, bias.data(), cv.data(), N, n0, n1, ep);
+            }
+            CHECK(rel_err(cv.data(), cs.data(), M * N) < 2e-5);
+          }
+          if (type != tinyllm::WeightType::F32) continue;
+          // Eigen: C = A B + bias
+          using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+          Eigen::Map<const Mat> A(a.data(), M, K), B(bf.data(), K, N);
+          Mat ref = A * B;
+          for (std::size_t i = 0; i < M; ++i)
+            for (std::size_t j = 0; j < N; ++j) ref(i, j) += bias[j];
+          std::vector<float> c(M * N);
+          k::simd::gemm(M, K, a.data(), K, b.view, bias.data(), c.data(), N, 0, N);
+          CHECK(rel_err(c.data(), ref.data(), M * N) < 2e-5);
+        }
+}
+
+TEST_CASE("a row alone and the same row in a batch give bitwise the same result, for every weight type") {
   // The batch == sequential and seed contracts rest on this: gemm rows equal gemv, and gemv_t rows
   // equal gemv_t of that row alone, for any number of rows, column range and depth blocking.
-  for (std::size_t K : {5, 64, 300, 770})
-    for (std::size_t N : {17, 96, 130}) {
-      CAPTURE(K);
-      CAPTURE(N);
-      const std::size_t M = 7;
-      auto a = random_floats(M * K, K), b = random_floats(K * N, N), bias = random_floats(N, 3);
-      for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
-        std::vector<float> batch(M * N), row(N);
-        k::simd::gemm(M, K, a.data(), K, b.data(), N, bias.data(), batch.data(), N, 0, N, ep);
+  for (auto type : all_types)
+    for (std::size_t K : {5, 64, 300, 770})
+      for (std::size_t N : {17, 96, 130}) {
+        CAPTURE(tinyllm::weight_type_name(type));
+        CAPTURE(K);
+        CAPTURE(N);
+        const std::size_t M = 7;
+        auto a = random_floats(M * K, K), bf = random_floats(K * N, N), bias = random_floats(N, 3);
+        const Typed b(bf, K, N, type), bt(bf, N, K, type);
+        for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
+          std::vector<float> batch(M * N), row(N);
+          k::simd::gemm(M, K, a.data(), K, b.view, bias.data(), batch.data(), N, 0, N, ep);
+          for (std::size_t m = 0; m < M; ++m) {
+            k::simd::gemv(a.data() + m * K, b.view, bias.data(), row.data(), K, 0, 64 < N ? 64 : N, ep);
+            if (N > 64) k::simd::gemv(a.data() + m * K, b.view, bias.data(), row.data(), K, 64, N, ep);
+            CHECK(std::memcmp(row.data(), batch.data() + m * N, N * sizeof(float)) == 0);
+          }
+        }
+        std::vector<float> tb(M * N), tr(N);
+        k::simd::gemv_t(M, a.data(), K, bt.view, tb.data(), N, K, 0, N);
         for (std::size_t m = 0; m < M; ++m) {
-          k::simd::gemv(a.data() + m * K, b.data(), N, bias.data(), row.data(), K, 0, 64 < N ? 64 : N, ep);
-          if (N > 64) k::simd::gemv(a.data() + m * K, b.data(), N, bias.data(), row.data(), K, 64, N, ep);
-          CHECK(std::memcmp(row.data(), batch.data() + m * N, N * sizeof(float)) == 0);
+          k::simd::gemv_t(1, a.data() + m * K, K, bt.view, tr.data(), N, K, 0, N);
+          CHECK(std::memcmp(tr.data(), tb.data() + m * N, N * sizeof(float)) == 0);
         }
       }
-      std::vector<float> tb(M * N), tr(N);
-      k::simd::gemv_t(M, a.data(), K, b.data(), K, tb.data(), N, K, 0, N);  // b read as [N, K]
-      for (std::size_t m = 0; m < M; ++m) {
-        k::simd::gemv_t(1, a.data() + m * K, K, b.data(), K, tr.data(), N, K, 0, N);
-        CHECK(std::memcmp(tr.data(), tb.data() + m * N, N * sizeof(float)) == 0);
-      }
+}
+
+TEST_CASE("weight types round as documented") {
+  // F16 / BF16: round to nearest even of the F32 value; Q8: |w - q*scale| <= scale / 2 per block.
+  auto wf = random_floats(64 * 100, 77, 0.05f);
+  wf[5] = 0.0f;
+  for (std::size_t i = 32; i < 64; ++i) wf[i] = 0.0f;  // an all-zero block: scale 0, exact zeros
+  const Typed h(wf, 64, 100, tinyllm::WeightType::F16), b(wf, 64, 100, tinyllm::WeightType::BF16),
+      q(wf, 64, 100, tinyllm::WeightType::Q8);
+  for (std::size_t r = 0; r < 64; ++r)
+    for (std::size_t c = 0; c < 100; ++c) {
+      const float w = wf[r * 100 + c];
+      CHECK(k::weight_at(h.view, r, c) == tinyllm::detail::f16_to_f32(tinyllm::detail::f32_to_f16(w)));
+      CHECK(k::weight_at(b.view, r, c) == tinyllm::detail::bf16_to_f32(tinyllm::detail::f32_to_bf16(w)));
+      const float scale = q.view.scale[r * q.view.scale_cols() + c / 32];
+      CHECK(std::abs(k::weight_at(q.view, r, c) - w) <= scale * 0.5f + 1e-12f);
     }
+  CHECK(q.view.scale[1] == 0.0f);  // row 0, columns 32..63: block 1 of row 0
 }
 
 TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, prompt and decode", Backend,
@@ -206,13 +255,14 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   tinyllm::set_num_threads(2);
   const std::size_t K = 256, N = 520;  // big enough to be split across threads, N not a multiple of 64
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
-  tinyllm::LinearWeights lw{w.data(), bias.data(), int(K), int(N)};
+  const tinyllm::WeightView wv{tinyllm::WeightType::F32, w.data(), nullptr, K, N};
+  tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
   for (std::size_t T : {1, 2, 9}) {
     CAPTURE(T);
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);
     for (std::size_t t = 0; t < T; ++t)
-      k::scalar::gemv(x.data() + t * K, w.data(), N, bias.data(), ref.data() + t * N, K, 0, N, k::Epilogue::gelu_new);
+      k::scalar::gemv(x.data() + t * K, wv, bias.data(), ref.data() + t * N, K, 0, N, k::Epilogue::gelu_new);
     tinyllm::layers::linear<Backend>(lw, x.data(), T, y.data(), k::Epilogue::gelu_new);
     CHECK(rel_err(y.data(), ref.data(), T * N) < 1e-5);
   }

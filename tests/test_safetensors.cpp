@@ -91,16 +91,25 @@ TEST_CASE("loader: F32 weights of a single-file model are mapped, not copied") {
   tinyllm::detail::load_weights(test::fixture("f32-hub"), c, store);
   CHECK(store.converted_tensors == 0);
   CHECK(store.mapped_tensors == 4 + 12 * static_cast<std::size_t>(c.n_layer));
-  CHECK(store.w.lm_head == store.w.wte);  // tied
-  // F16 model: everything widened.
+  CHECK(store.w.lm_head.data == store.w.wte.data);  // tied
+  CHECK(store.w.wte.type == tinyllm::WeightType::F32);
+  // F16 model: matrices mapped as F16 (widened in registers), the F32 vectors widened at load.
+  const std::size_t L = 2, matrices = 1 + 4 * L, vectors = 3 + 8 * L;
   tinyllm::GPT2Config c16 = tinyllm::GPT2Config::from_pretrained(test::fixture("f16-prefix-odd"));
   tinyllm::detail::WeightStore s16;
   tinyllm::detail::load_weights(test::fixture("f16-prefix-odd"), c16, s16);
-  CHECK(s16.mapped_tensors == 0);
-  CHECK(s16.converted_tensors == 4 + 12 * static_cast<std::size_t>(c16.n_layer));
+  CHECK(s16.mapped_tensors == matrices);
+  CHECK(s16.converted_tensors == vectors);
+  CHECK(s16.w.h[0].mlp_c_fc.weight.type == tinyllm::WeightType::F16);
+  // Asked for F32: the matrices are converted too.
+  tinyllm::detail::WeightStore s32;
+  tinyllm::detail::load_weights(test::fixture("f16-prefix-odd"), c16, s32, tinyllm::WeightType::F32);
+  CHECK(s32.converted_tensors == matrices + vectors);
+  CHECK(s32.w.h[0].mlp_c_fc.weight.type == tinyllm::WeightType::F32);
   // untied head
   tinyllm::GPT2Config cb = tinyllm::GPT2Config::from_pretrained(test::fixture("bf16-untied-tokjson"));
   tinyllm::detail::WeightStore sb;
   tinyllm::detail::load_weights(test::fixture("bf16-untied-tokjson"), cb, sb);
-  CHECK(sb.w.lm_head != sb.w.wte);
+  CHECK(sb.w.lm_head.data != sb.w.wte.data);
+  CHECK(sb.w.lm_head.type == tinyllm::WeightType::BF16);
 }

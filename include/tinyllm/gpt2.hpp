@@ -11,6 +11,7 @@
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::uint64_t
 #include <memory>       // std::shared_ptr
+#include <optional>     // std::optional
 #include <random>       // std::mt19937_64
 #include <string>       // std::string
 #include <string_view>  // std::string_view
@@ -27,11 +28,21 @@
 #include "io/mapped_file.hpp"
 #include "model/gpt2_model.hpp"
 #include "model/loader.hpp"
+#include "model/save.hpp"
 #include "model/weights.hpp"
 #include "tokenizer.hpp"
 #include "version.hpp"
+#include "weight_type.hpp"
 
 namespace tinyllm {
+
+// How from_pretrained holds the weights.
+struct LoadOptions {
+  // The type of every matrix (wte and the head included; layer norms, biases and positions stay F32).
+  // Empty: as stored in the file — F32, F16 and BF16 mapped and computed from in place (F16/BF16
+  // widened in registers), Q8 folders written by `tinyllm quantize` likewise; F64 becomes F32.
+  std::optional<WeightType> weight_type;
+};
 
 #ifdef _OPENMP
 using DefaultBackend = OpenMP;
@@ -44,7 +55,8 @@ class BasicGPT2 {
  public:
   // Loads dir/config.json, dir/model.safetensors (or the shards of model.safetensors.index.json) and
   // the tokenizer (vocab.json + merges.txt, or tokenizer.json). F32 weights stay mapped from the file.
-  static BasicGPT2 from_pretrained(const std::string& dir);
+  static BasicGPT2 from_pretrained(const std::string& dir) { return from_pretrained(dir, LoadOptions{}); }
+  static BasicGPT2 from_pretrained(const std::string& dir, const LoadOptions& options);
 
   const GPT2Config& config() const { return config_; }
   const Tokenizer& tokenizer() const;
@@ -60,6 +72,12 @@ class BasicGPT2 {
   // Greedy: the decoded prompt + continuation, special tokens skipped (tokenizer.decode_text).
   std::string generate_text(std::string_view prompt, int max_length = 50) const;
 
+  // Writes this model as a folder whose matrices are `type` (default: as loaded), which loads
+  // memory-mapped with no conversion: `tinyllm quantize` is this with type Q8.
+  void save_pretrained(const std::string& out_dir, std::optional<WeightType> type = std::nullopt) const {
+    detail::save_pretrained(config_, store_->w, type ? *type : store_->w.h.front().mlp_c_fc.weight.type, dir_, out_dir);
+  }
+
   // The stop tokens generate() uses when GenerationConfig::eos_token_id is empty.
   const std::vector<int>& eos_token_ids() const { return eos_; }
 
@@ -67,6 +85,7 @@ class BasicGPT2 {
   void check_ids(const std::vector<int>& ids, const char* who) const;
 
   GPT2Config config_;
+  std::string dir_;                                   // the folder it was loaded from
   std::shared_ptr<const detail::WeightStore> store_;  // shared by copies of the model
   Tokenizer tokenizer_;
   std::string tokenizer_error_;  // why there is no tokenizer, if there is none
@@ -78,12 +97,16 @@ using GPT2 = BasicGPT2<DefaultBackend>;
 // ---------------------------------------------------------------------------------------------------
 
 template <class Backend>
-BasicGPT2<Backend> BasicGPT2<Backend>::from_pretrained(const std::string& dir) {
+BasicGPT2<Backend> BasicGPT2<Backend>::from_pretrained(const std::string& dir, const LoadOptions& options) {
   if (!detail::is_directory(dir)) detail::fail(dir, "no such folder");
+  if (options.weight_type && (static_cast<int>(*options.weight_type) < 0 || static_cast<int>(*options.weight_type) > 3))
+    detail::fail("LoadOptions.weight_type", "is " + std::to_string(static_cast<int>(*options.weight_type)) +
+                                                ", not one of WeightType::F32, F16, BF16, Q8");
   BasicGPT2 m;
+  m.dir_ = dir;
   m.config_ = GPT2Config::from_pretrained(dir);
   auto store = std::make_shared<detail::WeightStore>();
-  detail::load_weights(dir, m.config_, *store);
+  detail::load_weights(dir, m.config_, *store, options.weight_type);
   m.store_ = std::move(store);
 
   const bool has_tokenizer = detail::file_exists(dir + "/vocab.json") || detail::file_exists(dir + "/merges.txt") ||

@@ -11,6 +11,7 @@
 #include "elementwise.hpp"  // apply (activations on batches)
 #include "reference.hpp"    // Epilogue, scalar::apply
 #include "simd.hpp"
+#include "typed_load.hpp"  // with_loader
 
 #if defined(__clang__)
 #define TINYLLM_UNROLL _Pragma("unroll")
@@ -50,20 +51,20 @@ inline void pack_a(const float* a, std::size_t lda, std::size_t M, std::size_t k
   }
 }
 
-// bp[q][k][j] = b[(k0 + k)*ldb + j0 + q*NR + j], zero past column j_end.
-inline void pack_b(const float* b, std::size_t ldb, std::size_t j0, std::size_t j_end, std::size_t k0, std::size_t kc,
-                   float* bp) {
+// bp[q][k][j] = b[k0 + k, j0 + q*NR + j] as floats, zero past column j_end. Converting here is
+// where F16 / BF16 / Q8 weights become F32: the micro-kernel only ever sees floats.
+template <class Load>
+inline void pack_b(const Load& b, std::size_t j0, std::size_t j_end, std::size_t k0, std::size_t kc, float* bp) {
   for (std::size_t q = j0; q < j_end; q += NR) {
     const std::size_t nr = std::min(NR, j_end - q);
     float* dst = bp + (q - j0) * kc;
     for (std::size_t k = 0; k < kc; ++k) {
-      const float* src = b + (k0 + k) * ldb + q;
       float* d = dst + k * NR;
       if (nr == NR) {
-        store(d, load(src));
-        store(d + W, load(src + W));
+        store(d, b.load(k0 + k, q));
+        store(d + W, b.load(k0 + k, q + W));
       } else {
-        for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? src[j] : 0.0f;
+        for (std::size_t j = 0; j < NR; ++j) d[j] = j < nr ? b.at(k0 + k, q + j) : 0.0f;
       }
     }
   }
@@ -138,16 +139,15 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
 }  // namespace gemm_detail
 
 // c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]) for m < M and n in [n_begin, n_end).
-// a: [M, lda]; b: [K, ldb] (HF Conv1D: in x out); c: [M, ldc]; bias: [ldb] or null.
+// a: [M, lda]; b: [K, N] (HF Conv1D: in x out), any WeightType; c: [M, ldc]; bias: [N] or null.
 // Each element is one fma chain (bias, then k in order): bitwise what gemv gives for that row.
-inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                 const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
-                 Epilogue ep = Epilogue::none) {
+template <class Load>
+inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const Load& b, const float* bias,
+                 float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   using namespace gemm_detail;
-  if (M == 0 || n_begin >= n_end) return;
   if (M > max_rows) {  // in row blocks; each row's chains are unaffected
     for (std::size_t m0 = 0; m0 < M; m0 += max_rows)
-      gemm(std::min(max_rows, M - m0), K, a + m0 * lda, lda, b, ldb, bias, c + m0 * ldc, ldc, n_begin, n_end, ep);
+      gemm(std::min(max_rows, M - m0), K, a + m0 * lda, lda, b, bias, c + m0 * ldc, ldc, n_begin, n_end, ep);
     return;
   }
   float* apack = scratch(1, (M + MR - 1) / MR * MR * KC);
@@ -157,7 +157,7 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
     pack_a(a, lda, M, pc, kc, apack);  // all rows once per depth block (L2)
     for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
       const std::size_t nc = std::min(NC, n_end - jc);
-      pack_b(b, ldb, jc, jc + nc, pc, kc, bpack);
+      pack_b(b, jc, jc + nc, pc, kc, bpack);
       for (std::size_t jr = 0; jr < nc; jr += NR)  // one B micro-panel (L1) ...
         for (std::size_t ir = 0; ir < M; ir += MR) {  // ... against every A micro-panel (L2)
           const Tile t{c + ir * ldc + jc + jr, ldc, std::min(MR, M - ir), std::min(NR, nc - jr),
@@ -166,6 +166,12 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
         }
     }
   }
+}
+
+inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,
+                 float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  if (M == 0 || n_begin >= n_end) return;
+  with_loader(b, [&](const auto& load) { gemm(M, K, a, lda, load, bias, c, ldc, n_begin, n_end, ep); });
 }
 
 }  // namespace tinyllm::kernels::simd

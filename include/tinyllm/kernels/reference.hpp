@@ -7,10 +7,25 @@
 #include <cmath>      // std::tanh, std::erf, std::exp, std::sqrt
 #include <cstddef>    // std::size_t
 
+#include "../detail/half.hpp"   // f16_to_f32, bf16_to_f32
+#include "../weight_type.hpp"  // WeightView
+
 namespace tinyllm::kernels {
 
 // What a matrix kernel applies to each output after adding the bias.
 enum class Epilogue { none, gelu_new, gelu };
+
+// The float value of element (r, c) of w: the scalar definition every kernel agrees with.
+inline float weight_at(const WeightView& w, std::size_t r, std::size_t c) {
+  const std::size_t i = r * w.cols + c;
+  switch (w.type) {
+    case WeightType::F32: return w.f32()[i];
+    case WeightType::F16: return detail::f16_to_f32(w.u16()[i]);
+    case WeightType::BF16: return detail::bf16_to_f32(w.u16()[i]);
+    case WeightType::Q8: return static_cast<float>(w.i8()[i]) * w.scale[r * w.scale_cols() + c / q8_block];
+  }
+  return 0.0f;
+}
 
 namespace scalar {
 
@@ -67,34 +82,43 @@ inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
 
 // Every matrix kernel computes each output element as one chain, bias first, then k = 0, 1, ... in
 // order, whatever the number of rows or the column range: so one row alone and the same row in a
-// batch give bitwise the same result (the SIMD kernels keep this too).
+// batch give bitwise the same result (the SIMD kernels keep this too). Weights are WeightViews of
+// any WeightType; weight_at gives an element's float value.
 
-// Matrix-vector, weight in HF Conv1D layout (in x out, row-major), columns [n_begin, n_end):
-// y[n] = act(bias[n] + sum_k x[k] * w[k*ldw + n])
-// x: [K]; w: [K, ldw]; bias: [ldw] or null; y: [ldw].
-inline void gemv(const float* x, const float* w, std::size_t ldw, const float* bias, float* y, std::size_t K,
-                 std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+// Matrix-vector, weight in HF Conv1D layout (w: [K, N], in x out), columns [n_begin, n_end):
+// y[n] = act(bias[n] + sum_k x[k] * w[k, n])
+// x: [K]; bias: [N] or null; y: [N].
+inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
+                 std::size_t n_end, Epilogue ep = Epilogue::none) {
   for (std::size_t n = n_begin; n < n_end; ++n) {
     float s = bias ? bias[n] : 0.0f;
-    for (std::size_t k = 0; k < K; ++k) s = std::fma(x[k], w[k * ldw + n], s);
+    for (std::size_t k = 0; k < K; ++k) s = std::fma(x[k], weight_at(w, k, n), s);
     y[n] = apply(ep, s);
   }
 }
 
 // Matrix-matrix over columns [n_begin, n_end): c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]).
-// a: [M, lda]; b: [K, ldb] (HF Conv1D: in x out); c: [M, ldc]; bias: [ldb] or null.
-inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const float* b, std::size_t ldb,
-                 const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
-                 Epilogue ep = Epilogue::none) {
-  for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, ldb, bias, c + m * ldc, K, n_begin, n_end, ep);
+// a: [M, lda]; b: [K, N] (HF Conv1D: in x out); c: [M, ldc]; bias: [N] or null.
+inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,
+                 float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, bias, c + m * ldc, K, n_begin, n_end, ep);
 }
 
 // Rows of x against a matrix stored row per output, rows [n_begin, n_end) of it:
-// y[m, n] = sum_k x[m, k] * w[n, k].   x: [M, ldx]; w: [N, ldw]; y: [M, ldy]. (The tied head: h @ wte^T.)
-inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const float* w, std::size_t ldw, float* y,
-                   std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end) {
+// y[m, n] = sum_k x[m, k] * w[n, k].   x: [M, ldx]; w: [N, K]; y: [M, ldy]. (The tied head: h @ wte^T.)
+inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, float* y, std::size_t ldy,
+                   std::size_t K, std::size_t n_begin, std::size_t n_end) {
   for (std::size_t m = 0; m < M; ++m)
-    for (std::size_t n = n_begin; n < n_end; ++n) y[m * ldy + n] = dot(x + m * ldx, w + n * ldw, K);
+    for (std::size_t n = n_begin; n < n_end; ++n) {
+      float s = 0;
+      for (std::size_t k = 0; k < K; ++k) s += x[m * ldx + k] * weight_at(w, n, k);
+      y[m * ldy + n] = s;
+    }
+}
+
+// out[0:cols] = row r of w as floats (the embedding lookup).
+inline void dequantize_row(const WeightView& w, std::size_t r, float* out) {
+  for (std::size_t c = 0; c < w.cols; ++c) out[c] = weight_at(w, r, c);
 }
 
 // One query against T cached positions of one head (the oracle for layers/attention.hpp):

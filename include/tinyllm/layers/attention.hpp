@@ -49,17 +49,17 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
     for (std::size_t item = b; item < e; ++item) {
       const std::size_t h = item / blocks, t0 = item % blocks * query_block, nq = std::min(query_block, T - t0);
       const std::size_t keys = pos0 + t0 + nq;  // positions the block's last query sees
-      const float* kt = kv.k_t(layer, static_cast<int>(h));
-      const float* v = kv.v(layer, static_cast<int>(h));
+      const WeightView kt{WeightType::F32, kv.k_t(layer, static_cast<int>(h)), nullptr, hd, cap};  // [hd, cap]
+      const WeightView v{WeightType::F32, kv.v(layer, static_cast<int>(h)), nullptr, keys, hd};     // [keys, hd]
       float* q = q_buf.data();
       float* p = p_buf.data();
       float* o = o_buf.data();
       for (std::size_t i = 0; i < nq; ++i) std::memcpy(q + i * hd, qkv + (t0 + i) * 3 * C + h * hd, hd * sizeof(float));
       // scores: p[nq, keys] = q[nq, hd] @ k_t[hd, keys]
       if (nq == 1)
-        kernels::impl::gemv(q, kt, cap, nullptr, p, hd, 0, keys);
+        kernels::impl::gemv(q, kt, nullptr, p, hd, 0, keys);
       else
-        kernels::impl::gemm(nq, hd, q, hd, kt, cap, nullptr, p, keys, 0, keys);
+        kernels::impl::gemm(nq, hd, q, hd, kt, nullptr, p, keys, 0, keys);
       for (std::size_t i = 0; i < nq; ++i) {  // causal softmax: query t0+i sees pos0+t0+i+1 positions
         float* row = p + i * keys;
         const std::size_t seen = pos0 + t0 + i + 1;
@@ -69,9 +69,9 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
       }
       // out[nq, hd] = p[nq, keys] @ v[keys, hd]
       if (nq == 1)
-        kernels::impl::gemv(p, v, hd, nullptr, o, keys, 0, hd);
+        kernels::impl::gemv(p, v, nullptr, o, keys, 0, hd);
       else
-        kernels::impl::gemm(nq, keys, p, keys, v, hd, nullptr, o, hd, 0, hd);
+        kernels::impl::gemm(nq, keys, p, keys, v, nullptr, o, hd, 0, hd);
       for (std::size_t i = 0; i < nq; ++i) std::memcpy(out + (t0 + i) * C + h * hd, o + i * hd, hd * sizeof(float));
     }
   };

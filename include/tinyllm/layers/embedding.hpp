@@ -10,15 +10,14 @@
 
 namespace tinyllm::layers {
 
-// x[t, :] = wte[ids[t], :] + wpe[pos0 + t, :] for t < T.   wte: [V, C]; wpe: [P, C]; x: [T, C].
-inline void embed(const float* wte, const float* wpe, std::size_t C, const int* ids, std::size_t T, std::size_t pos0,
-                  float* x) {
+// x[t, :] = wte[ids[t], :] + wpe[pos0 + t, :] for t < T.   wte: [V, C] (any WeightType); wpe: [P, C];
+// x: [T, C].
+inline void embed(const WeightView& wte, const float* wpe, const int* ids, std::size_t T, std::size_t pos0, float* x) {
+  const std::size_t C = wte.cols;
   for (std::size_t t = 0; t < T; ++t) {
-    const float* tok = wte + static_cast<std::size_t>(ids[t]) * C;
-    const float* pos = wpe + (pos0 + t) * C;
     float* row = x + t * C;
-    for (std::size_t i = 0; i < C; ++i) row[i] = tok[i];
-    kernels::impl::add(row, pos, C);
+    kernels::impl::dequantize_row(wte, static_cast<std::size_t>(ids[t]), row);
+    kernels::impl::add(row, wpe + (pos0 + t) * C, C);
   }
 }
 

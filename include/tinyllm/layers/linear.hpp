@@ -39,18 +39,19 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
     if (T == 1)
-      kernels::impl::gemv(x, w.weight, n_out, w.bias, y, n_in, n0, n1, ep);
+      kernels::impl::gemv(x, w.weight, w.bias, y, n_in, n0, n1, ep);
     else
-      kernels::impl::gemm(T, n_in, x, n_in, w.weight, n_out, w.bias, y, n_out, n0, n1, ep);
+      kernels::impl::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
   });
 }
 
 // logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
 template <class Backend>
-void linear_transposed(const float* E, std::size_t V, std::size_t C, const float* x, std::size_t T, float* logits) {
+void linear_transposed(const WeightView& E, const float* x, std::size_t T, float* logits) {
+  const std::size_t V = E.rows, C = E.cols;
   const ColumnSplit split(V, static_cast<double>(T) * V * C);
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
-    kernels::impl::gemv_t(T, x, C, E, C, logits, V, C, b * split.width, std::min(e * split.width, V));
+    kernels::impl::gemv_t(T, x, C, E, logits, V, C, b * split.width, std::min(e * split.width, V));
   });
 }
 

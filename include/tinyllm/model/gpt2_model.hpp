@@ -43,7 +43,7 @@ void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s
   s.reserve(c, T);
   float *x = s.x.data(), *a = s.a.data(), *y = s.y.data(), *qkv = s.qkv.data(), *h = s.h.data();
 
-  layers::embed(w.wte, w.wpe, C, ids, T, pos0, x);                        // x = wte[ids] + wpe[pos]   [T, C]
+  layers::embed(w.wte, w.wpe, ids, T, pos0, x);                           // x = wte[ids] + wpe[pos]   [T, C]
   for (int l = 0; l < c.n_layer; ++l) {
     const BlockWeights& b = w.h[static_cast<std::size_t>(l)];
     const float scale = (c.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(c.head_dim())) : 1.0f) /
@@ -66,8 +66,8 @@ void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s
 // logits[rows, V] = x[rows, C] @ lm_head^T for `rows` rows of hidden states (ln_f already applied).
 template <class Backend>
 void lm_head(const GPT2Config& c, const GPT2Weights& w, const float* x, std::size_t rows, float* logits) {
-  layers::linear_transposed<Backend>(w.lm_head, static_cast<std::size_t>(c.vocab_size),
-                                     static_cast<std::size_t>(c.n_embd), x, rows, logits);
+  (void)c;
+  layers::linear_transposed<Backend>(w.lm_head, x, rows, logits);
 }
 
 }  // namespace tinyllm::detail

@@ -1,12 +1,17 @@
 // Loads GPT-2 weights from a Hugging Face folder: maps the safetensors file(s), checks every tensor of
-// for_each_tensor by name, shape and dtype, points F32 tensors into the mapping (no copy) and widens
-// F16 / BF16 into owned buffers. Depends on io/, model/weights.hpp, detail/.
+// for_each_tensor by name, shape and dtype, and points into the mapping (no copy) wherever the stored
+// type is what is asked for: F32, F16, BF16 matrices, or Q8 ones stored by `tinyllm quantize` (an I8
+// tensor with an F32 "<name>_scale" tensor beside it). Other matrices are converted into owned
+// buffers; vectors are F32. Depends on io/, model/weights.hpp, model/quantize.hpp, detail/.
 #pragma once
 
 #include <cstdint>  // std::uint16_t
 #include <cstring>  // std::memcpy
+#include <type_traits>  // std::is_same_v
 #include <memory>   // std::unique_ptr
+#include <optional> // std::optional
 #include <string>   // std::string
+#include <deque>    // std::deque
 #include <vector>   // std::vector
 
 #include "../config.hpp"
@@ -14,6 +19,7 @@
 #include "../detail/half.hpp"
 #include "../error.hpp"
 #include "../io/safetensors.hpp"
+#include "quantize.hpp"
 #include "weights.hpp"
 
 namespace tinyllm::detail {
@@ -21,7 +27,7 @@ namespace tinyllm::detail {
 // The weights plus everything they point into.
 struct WeightStore {
   std::unique_ptr<SafetensorsArchive> archive;  // mapped files: F32 tensors point here
-  std::vector<AlignedBuffer> owned;             // widened F16/BF16/F64 tensors (heap pointers are stable)
+  std::deque<AlignedBuffer> owned;              // converted tensors (deque: references stay valid)
   GPT2Weights w;
   std::size_t mapped_tensors = 0, converted_tensors = 0;
 };
@@ -69,10 +75,42 @@ inline const float* tensor_as_f32(const TensorView& v, WeightStore& store) {
   return store.owned.back().data();
 }
 
-inline void load_weights(const std::string& dir, const GPT2Config& config, WeightStore& store) {
+// The matrix `v` as stored: a view into the mapping, or (F64, misaligned) an owned F32 copy.
+inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorView& v, WeightStore& store) {
+  WeightView w;
+  w.rows = static_cast<std::size_t>(v.shape[0]);
+  w.cols = static_cast<std::size_t>(v.shape[1]);
+  w.data = v.data;
+  const auto addr = reinterpret_cast<std::uintptr_t>(v.data);
+  if (v.dtype == DType::I8) {  // Q8 from `tinyllm quantize`
+    const TensorView* s = archive.find(v.name + "_scale");
+    const std::vector<std::int64_t> want{v.shape[0], static_cast<std::int64_t>(w.scale_cols())};
+    if (!s || s->dtype != DType::F32 || s->shape != want)
+      fail(*v.file, "tensor " + v.name + " is I8 but has no F32 " + v.name + "_scale of shape " + shape_string(want));
+    if (reinterpret_cast<std::uintptr_t>(s->data) % alignof(float) != 0)
+      fail(*v.file, "tensor " + s->name + " is not 4-byte aligned");
+    w.type = WeightType::Q8;
+    w.scale = reinterpret_cast<const float*>(s->data);
+    ++store.mapped_tensors;
+    return w;
+  }
+  if ((v.dtype == DType::F16 || v.dtype == DType::BF16) && addr % 2 == 0) {
+    w.type = v.dtype == DType::F16 ? WeightType::F16 : WeightType::BF16;
+    ++store.mapped_tensors;
+    return w;
+  }
+  w.type = WeightType::F32;
+  w.data = tensor_as_f32(v, store);  // F32 in place, or F64 / misaligned / F16 at an odd address copied
+  return w;
+}
+
+// Loads every tensor of for_each_tensor. `type`: the WeightType to compute matrices in; empty keeps
+// each matrix as stored.
+inline void load_weights(const std::string& dir, const GPT2Config& config, WeightStore& store,
+                         std::optional<WeightType> type = std::nullopt) {
   store.archive = std::make_unique<SafetensorsArchive>(dir);
   const SafetensorsArchive& archive = *store.archive;
-  for_each_tensor(config, store.w, [&](const TensorSpec& spec, const float*& slot) {
+  for_each_tensor(config, store.w, [&](const TensorSpec& spec, auto& slot) {
     const TensorView* v = find_tensor(archive, spec.name);
     if (!v) {
       if (spec.optional) return;
@@ -82,9 +120,20 @@ inline void load_weights(const std::string& dir, const GPT2Config& config, Weigh
     if (v->shape != spec.shape)
       fail(*v->file, "tensor " + v->name + " has shape " + shape_string(v->shape) + ", expected " +
                          shape_string(spec.shape) + " (from config.json)");
-    slot = tensor_as_f32(*v, store);
+    if constexpr (std::is_same_v<std::decay_t<decltype(slot)>, WeightView>) {
+      slot = stored_matrix(archive, *v, store);
+      if (type && slot.type != *type) {
+        store.owned.emplace_back();
+        AlignedBuffer& data = store.owned.back();
+        store.owned.emplace_back();
+        slot = convert_matrix(slot, *type, data, store.owned.back());
+        ++store.converted_tensors;
+      }
+    } else {
+      slot = tensor_as_f32(*v, store);
+    }
   });
-  if (!store.w.lm_head) store.w.lm_head = store.w.wte;  // tied head
+  if (!store.w.lm_head.data) store.w.lm_head = store.w.wte;  // tied head
   set_linear_shapes(config, store.w);
 }
 

@@ -1,5 +1,6 @@
 // GPT-2's weights as non-owning views, and for_each_tensor: the one list of tensors (HF names and
-// shapes) that the loader, the size checks and the tests all walk. Depends on config.hpp only.
+// shapes) that the loader, the size checks and the tests all walk. Matrices are WeightViews (any
+// WeightType); vectors are F32. Depends on config.hpp and weight_type.hpp only.
 #pragma once
 
 #include <cstdint>  // std::int64_t
@@ -7,6 +8,7 @@
 #include <vector>   // std::vector
 
 #include "../config.hpp"
+#include "../weight_type.hpp"
 
 namespace tinyllm {
 
@@ -17,7 +19,7 @@ struct LayerNormWeights {
 
 // HF's Conv1D: y = x @ weight + bias, weight stored [n_in, n_out] row-major.
 struct LinearWeights {
-  const float* weight = nullptr;  // [n_in, n_out]
+  WeightView weight;              // [n_in, n_out]
   const float* bias = nullptr;    // [n_out]
   int n_in = 0, n_out = 0;
 };
@@ -32,11 +34,11 @@ struct BlockWeights {                 // h.{i}
 };
 
 struct GPT2Weights {
-  const float* wte = nullptr;         // [vocab_size, n_embd]   token embedding, and the tied head
+  WeightView wte;                     // [vocab_size, n_embd]   token embedding, and the tied head
   const float* wpe = nullptr;         // [n_positions, n_embd]  learned positions
   std::vector<BlockWeights> h;        // [n_layer]
   LayerNormWeights ln_f;              // [n_embd]
-  const float* lm_head = nullptr;     // [vocab_size, n_embd]   == wte unless the file has lm_head.weight
+  WeightView lm_head;                 // [vocab_size, n_embd]   == wte unless the file has lm_head.weight
 };
 
 // What for_each_tensor reports for each tensor.
@@ -46,8 +48,9 @@ struct TensorSpec {
   bool optional = false;              // lm_head.weight: absent means tied to wte
 };
 
-// Calls fn(spec, slot) for every tensor of a GPT-2 with config c, in checkpoint order; `slot` is the
-// pointer the loader fills. Weights (W) is GPT2Weights or const GPT2Weights.
+// Calls fn(spec, slot) for every tensor of a GPT-2 with config c, in checkpoint order. `slot` is what
+// the loader fills: a WeightView& for the matrices (wte, the four linear weights of each block,
+// lm_head), a const float*& for the F32 vectors (wpe, layer norms, biases).
 template <class Weights, class Fn>
 void for_each_tensor(const GPT2Config& c, Weights& w, Fn&& fn) {
   const std::int64_t V = c.vocab_size, P = c.n_positions, C = c.n_embd, I = c.inner_dim();
@@ -75,7 +78,7 @@ void for_each_tensor(const GPT2Config& c, Weights& w, Fn&& fn) {
   fn(TensorSpec{"lm_head.weight", {V, C}, true}, w.lm_head);
 }
 
-// Fills the n_in / n_out of every LinearWeights from the config (the pointers come from the loader).
+// Fills the n_in / n_out of every LinearWeights from the config (the views come from the loader).
 inline void set_linear_shapes(const GPT2Config& c, GPT2Weights& w) {
   const int C = c.n_embd, I = c.inner_dim();
   for (auto& b : w.h) {
@@ -84,6 +87,15 @@ inline void set_linear_shapes(const GPT2Config& c, GPT2Weights& w) {
     b.mlp_c_fc.n_in = C, b.mlp_c_fc.n_out = I;
     b.mlp_c_proj.n_in = I, b.mlp_c_proj.n_out = C;
   }
+}
+
+// Bytes of the matrices (what one decoding step streams) and of the F32 vectors.
+inline std::size_t matrix_bytes(const GPT2Weights& w) {
+  auto bytes = [](const WeightView& v) { return static_cast<std::size_t>(weight_type_bytes(v.type) * v.rows * v.cols); };
+  std::size_t n = bytes(w.wte) + (w.lm_head.data != w.wte.data ? bytes(w.lm_head) : 0);
+  for (const auto& b : w.h)
+    n += bytes(b.attn_c_attn.weight) + bytes(b.attn_c_proj.weight) + bytes(b.mlp_c_fc.weight) + bytes(b.mlp_c_proj.weight);
+  return n;
 }
 
 }  // namespace tinyllm

@@ -1,0 +1,119 @@
+// Loading weights of any WeightType as float batches: F16 and BF16 widened in registers (F16C /
+// AVX-512 conversions), Q8 converted and scaled. Every kernel that reads a weight matrix goes through
+// these, so a weight has the same float value in every kernel (the bitwise row == batch property).
+// Depends on kernels/simd.hpp, weight_type.hpp, detail/half.hpp.
+#pragma once
+
+#include <cstddef>  // std::size_t
+#include <cstdint>  // std::int8_t, std::uint16_t
+
+#include "../detail/half.hpp"
+#include "../weight_type.hpp"
+#include "reference.hpp"  // weight_at
+#include "simd.hpp"
+
+// Conversions with x86 intrinsics when the float batch is a whole zmm (AVX-512) or ymm (AVX2)
+// register; elsewhere (SSE, NEON, ...) through the scalar conversions.
+#if defined(__AVX512F__)
+#define TINYLLM_SIMD_512 1
+#elif defined(__AVX2__)
+#define TINYLLM_SIMD_256 1
+#endif
+#if defined(TINYLLM_SIMD_512) || defined(TINYLLM_SIMD_256)
+#include <immintrin.h>
+#endif
+#ifndef TINYLLM_SIMD_512
+#define TINYLLM_SIMD_512 0
+#endif
+#ifndef TINYLLM_SIMD_256
+#define TINYLLM_SIMD_256 0
+#endif
+
+namespace tinyllm::kernels {
+
+namespace simd {
+
+// Row loaders: load(r, c) gives elements (r, c .. c+W) of a row-major matrix as a float batch;
+// at(r, c) one element. One type per WeightType so kernels are compiled per type.
+struct LoadF32 {
+  const float* p;
+  std::size_t ld;
+  fbatch load(std::size_t r, std::size_t c) const { return kernels::load(p + r * ld + c); }
+  float at(std::size_t r, std::size_t c) const { return p[r * ld + c]; }
+};
+
+struct LoadF16 {
+  const std::uint16_t* p;
+  std::size_t ld;
+  fbatch load(std::size_t r, std::size_t c) const {
+    const std::uint16_t* s = p + r * ld + c;
+#if TINYLLM_SIMD_512
+    return fbatch(_mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))));
+#elif TINYLLM_SIMD_256 && defined(__F16C__)
+    return fbatch(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))));
+#else
+    alignas(64) float v[simd_width];
+    for (std::size_t i = 0; i < simd_width; ++i) v[i] = detail::f16_to_f32(s[i]);
+    return fbatch::load_aligned(v);
+#endif
+  }
+  float at(std::size_t r, std::size_t c) const { return detail::f16_to_f32(p[r * ld + c]); }
+};
+
+struct LoadBF16 {
+  const std::uint16_t* p;
+  std::size_t ld;
+  fbatch load(std::size_t r, std::size_t c) const {
+    const std::uint16_t* s = p + r * ld + c;
+#if TINYLLM_SIMD_512
+    return fbatch(_mm512_castsi512_ps(
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(s))), 16)));
+#elif TINYLLM_SIMD_256
+    return fbatch(_mm256_castsi256_ps(
+        _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))), 16)));
+#else
+    alignas(64) float v[simd_width];
+    for (std::size_t i = 0; i < simd_width; ++i) v[i] = detail::bf16_to_f32(s[i]);
+    return fbatch::load_aligned(v);
+#endif
+  }
+  float at(std::size_t r, std::size_t c) const { return detail::bf16_to_f32(p[r * ld + c]); }
+};
+
+struct LoadQ8 {
+  const std::int8_t* q;
+  const float* scale;  // [rows, lds]
+  std::size_t ld, lds;
+  fbatch load(std::size_t r, std::size_t c) const {
+    const std::int8_t* s = q + r * ld + c;
+    if (c % q8_block + simd_width <= q8_block) {  // one scale for the whole batch
+      const fbatch sc(scale[r * lds + c / q8_block]);
+#if TINYLLM_SIMD_512
+      return fbatch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))))) * sc;
+#elif TINYLLM_SIMD_256
+      return fbatch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))))) * sc;
+#endif
+    }
+    alignas(64) float v[simd_width];
+    for (std::size_t i = 0; i < simd_width; ++i) v[i] = at(r, c + i);
+    return fbatch::load_aligned(v);
+  }
+  float at(std::size_t r, std::size_t c) const {
+    return static_cast<float>(q[r * ld + c]) * scale[r * lds + c / q8_block];
+  }
+};
+
+// Calls fn(loader) with the loader of w's type.
+template <class Fn>
+decltype(auto) with_loader(const WeightView& w, Fn&& fn) {
+  switch (w.type) {
+    case WeightType::F16: return fn(LoadF16{w.u16(), w.cols});
+    case WeightType::BF16: return fn(LoadBF16{w.u16(), w.cols});
+    case WeightType::Q8: return fn(LoadQ8{w.i8(), w.scale, w.cols, w.scale_cols()});
+    case WeightType::F32: break;
+  }
+  return fn(LoadF32{w.f32(), w.cols});
+}
+
+}  // namespace simd
+}  // namespace tinyllm::kernels
