@@ -2,6 +2,8 @@
 // round trips on any bytes, special tokens, files, and the streaming decoder.
 #include <doctest/doctest.h>
 
+#include <cstdlib>  // std::getenv
+
 #include <tinyllm/tokenizer.hpp>
 
 #include "test_helpers.hpp"
@@ -13,12 +15,43 @@ const tinyllm::Tokenizer& gpt2_tokenizer() {
   return t;
 }
 
-// Every parity fixture: tests/fixtures/tokenizer/*.json
-std::vector<std::string> parity_files() {
-  std::vector<std::string> out;
-  for (const auto& e : std::filesystem::directory_iterator(test::fixture("tokenizer")))
-    if (e.path().extension() == ".json") out.push_back(e.path().string());
-  std::sort(out.begin(), out.end());
+// One parity file: the texts of <name>.txt (separated by "\n\u241E\n") and, from <name>.ids, the
+// ids tiktoken gave each (u16 little-endian, 0xFFFF after each text). See make_token_fixtures.js.
+struct ParityFile {
+  std::string name;
+  std::vector<std::string> texts;
+  std::vector<std::vector<int>> ids;
+};
+
+// tests/fixtures/tokenizer, or the folder in TINYLLM_TOKENIZER_PARITY_DIR (fresh texts).
+std::vector<ParityFile> parity_files() {
+  const char* env = std::getenv("TINYLLM_TOKENIZER_PARITY_DIR");
+  const std::string dir = env && *env ? env : test::fixture("tokenizer");
+  std::vector<std::string> names;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (e.path().extension() == ".ids") names.push_back(e.path().stem().string());
+  std::sort(names.begin(), names.end());
+  std::vector<ParityFile> out;
+  for (const auto& name : names) {
+    ParityFile f{name, {}, {}};
+    const std::string text = test::read_file(dir + "/" + name + ".txt");
+    const std::string sep = "\n\xE2\x90\x9E\n";  // "\n\u241E\n"
+    for (std::size_t pos = 0;;) {
+      const std::size_t e = text.find(sep, pos);
+      f.texts.push_back(text.substr(pos, e == std::string::npos ? std::string::npos : e - pos));
+      if (e == std::string::npos) break;
+      pos = e + sep.size();
+    }
+    const std::string raw = test::read_file(dir + "/" + name + ".ids");
+    f.ids.emplace_back();
+    for (std::size_t i = 0; i + 1 < raw.size(); i += 2) {
+      const int v = static_cast<unsigned char>(raw[i]) | static_cast<unsigned char>(raw[i + 1]) << 8;
+      if (v == 0xFFFF) f.ids.emplace_back();
+      else f.ids.back().push_back(v);
+    }
+    f.ids.pop_back();  // after the last terminator
+    out.push_back(std::move(f));
+  }
   return out;
 }
 
@@ -27,27 +60,29 @@ std::vector<std::string> parity_files() {
 TEST_CASE("tokenizer: ids equal tiktoken gpt2 on every parity text, and decode gives the text back") {
   const auto& tok = gpt2_tokenizer();
   const auto files = parity_files();
-  REQUIRE(!files.empty());
+  REQUIRE(files.size() >= 1);
+  std::size_t all_texts = 0, all_bytes = 0;
   for (const auto& f : files) {
-    const auto j = test::read_json(f);
-    std::size_t texts = 0, mismatches = 0;
-    for (const auto& c : j["cases"]) {
-      const std::string text = c["text"];
-      const std::vector<int> want = c["ids"];
-      const auto got = tok.encode_ordinary(text);
-      ++texts;
-      if (got != want) {
-        ++mismatches;
-        if (mismatches <= 5) {
-          INFO(f << ": text " << texts << ": " << nlohmann::json(text).dump().substr(0, 200));
-          CHECK(got == want);
-        }
+    INFO(f.name);
+    REQUIRE(f.texts.size() == f.ids.size());
+    std::size_t mismatches = 0;
+    for (std::size_t t = 0; t < f.texts.size(); ++t) {
+      const auto got = tok.encode_ordinary(f.texts[t]);
+      if (got != f.ids[t] && ++mismatches <= 3) {
+        INFO("text " << t << ": " << nlohmann::json(f.texts[t]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).substr(0, 300));
+        CHECK(got == f.ids[t]);
       }
-      CHECK(tok.decode(got) == text);
+      if (tok.decode(got) != f.texts[t]) {
+        INFO("text " << t);
+        CHECK(tok.decode(got) == f.texts[t]);
+      }
+      all_bytes += f.texts[t].size();
     }
-    INFO(f << ": " << mismatches << " of " << texts << " texts differ");
+    all_texts += f.texts.size();
+    INFO(mismatches << " of " << f.texts.size() << " texts differ");
     CHECK(mismatches == 0);
   }
+  MESSAGE(files.size() << " parity files, " << all_texts << " texts, " << all_bytes << " bytes");
 }
 
 TEST_CASE("tokenizer: known ids") {
@@ -92,6 +127,47 @@ TEST_CASE("tokenizer: any bytes round-trip, invalid UTF-8 included") {
                               std::string("\xc0\xaf over\xf0\x9f\x98")}) {
     CHECK(tok.decode(tok.encode_ordinary(s)) == s);
   }
+}
+
+// Each byte that does not start a well-formed UTF-8 character is one character of class "other" (see
+// README): pre-tokenization splits such text exactly where it splits the same text with each of those
+// bytes replaced by U+0001, a one-byte "other" character whose splits tiktoken checks above.
+TEST_CASE("tokenizer: invalid UTF-8 spliced into the parity texts round-trips and groups as documented") {
+  const auto& tok = gpt2_tokenizer();
+  const std::vector<std::string> invalid = {"\x80", "\xbf\xbf", "\xc0\xaf", "\xc1\xbf", "\xc3", "\xe2\x82", "\xe0\x80\xaf",
+                                            "\xed\xa0\x80", "\xed\xbf\xbf", "\xf0\x9f\x98", "\xf4\x90\x80\x80",
+                                            "\xf5\x80\x80\x80", "\xf8\x88\x80\x80\x80", "\xfe", "\xff", "'\xff", " \xff"};
+  auto pieces = [](const std::string& s) {
+    std::vector<std::size_t> ends;
+    tinyllm::detail::pretokenize(reinterpret_cast<const std::uint8_t*>(s.data()), s.size(),
+                                 [&](std::size_t, std::size_t e) { ends.push_back(e); });
+    return ends;
+  };
+  std::mt19937_64 rng(7);
+  std::size_t checked = 0;
+  for (const auto& f : parity_files()) {
+    for (std::size_t t = 0; t < f.texts.size(); t += 5) {
+      std::string s = f.texts[t];
+      for (int k = 0, n = 1 + static_cast<int>(rng() % 4); k < n; ++k) {
+        const std::size_t at = s.empty() ? 0 : rng() % (s.size() + 1);
+        if (rng() % 4 == 0 && at < s.size()) s.erase(at, 1);  // may cut a character in two
+        else s.insert(at, invalid[rng() % invalid.size()]);
+      }
+      const auto ids = tok.encode_ordinary(s);
+      CHECK(tok.decode(ids) == s);
+      CHECK(tok.decode(tok.encode(s)) == s);
+      std::string substituted = s;
+      const auto* p = reinterpret_cast<const std::uint8_t*>(s.data());
+      for (std::size_t i = 0; i < s.size();) {
+        const auto c = tinyllm::detail::decode_utf8(p, s.size(), i);
+        if (!c.valid) substituted[i] = '\x01';
+        i += c.len;
+      }
+      CHECK(pieces(s) == pieces(substituted));
+      ++checked;
+    }
+  }
+  CHECK(checked > 500);
 }
 
 TEST_CASE("tokenizer: long runs merge in O(n log n) and match the short-piece algorithm") {
