@@ -170,17 +170,67 @@ TEST_CASE("tokenizer: invalid UTF-8 spliced into the parity texts round-trips an
   CHECK(checked > 500);
 }
 
-TEST_CASE("tokenizer: long runs merge in O(n log n) and match the short-piece algorithm") {
+TEST_CASE("BPE: the tree (long pieces) and the scan (short pieces) merge identically") {
+  // Both algorithms on the same pieces, whatever their length; the parity corpus checks each one
+  // against tiktoken where the encoder picks it (long.txt: pieces of up to 4000 bytes).
   const auto& tok = gpt2_tokenizer();
-  const std::string run(100000, 'a');
-  const auto ids = tok.encode_ordinary(run);
-  CHECK(tok.decode(ids) == run);
-  // The heap algorithm (long pieces) and the scan (short ones) give the same ids on the same piece.
-  const std::string word = "pneumonoultramicroscopicsilicovolcanoconiosis";
-  std::string repeated;
-  for (int i = 0; i < 3; ++i) repeated += word;
-  const auto whole = tok.encode_ordinary(repeated);  // one piece of 135 letters: heap
-  CHECK(tok.decode(whole) == repeated);
+  const std::string dir = test::demo_model();
+  const auto merges = tinyllm::detail::parse_merges_txt(test::read_file(dir + "/merges.txt"), "merges.txt");
+  tinyllm::detail::MergeTable table;
+  table.reserve(merges.size());
+  std::string a, b;
+  bool parsed = true;
+  for (std::size_t r = 0; r < merges.size(); ++r) {
+    parsed = parsed && tinyllm::detail::byte_alphabet().to_bytes(merges[r].first, a) &&
+             tinyllm::detail::byte_alphabet().to_bytes(merges[r].second, b) && !a.empty() && !b.empty();
+    if (!parsed) break;
+    table.insert(tok.token_to_id(a), tok.token_to_id(b), static_cast<int>(r), tok.token_to_id(a + b),
+                 static_cast<std::uint8_t>(a.back()), static_cast<std::uint8_t>(b.front()));
+  }
+  REQUIRE(parsed);
+  using Algorithm = void (*)(const tinyllm::detail::MergeTable&, tinyllm::detail::BpeScratch&, std::size_t, std::vector<int>&);
+  auto run = [&](Algorithm algorithm, const std::string& piece) {
+    tinyllm::detail::BpeScratch scratch;
+    scratch.sym.resize(piece.size());
+    scratch.pair.resize(piece.size());
+    for (std::size_t i = 0; i < piece.size(); ++i) scratch.sym[i] = tok.token_to_id(piece.substr(i, 1));
+    std::vector<int> out;
+    algorithm(table, scratch, piece.size(), out);
+    return out;
+  };
+  std::mt19937_64 rng(5);
+  for (int iter = 0; iter < 400; ++iter) {
+    std::string piece = iter % 4 == 0 ? " " : "";
+    const std::size_t want = 2 + rng() % 300;
+    while (piece.size() < want) {
+      if (iter % 3 == 0) piece += std::string(1 + rng() % 40, static_cast<char>('a' + rng() % 3));  // runs
+      else piece += tok.token_bytes(static_cast<int>(rng() % 50256));                            // any tokens
+    }
+    const auto scanned = run(tinyllm::detail::bpe_scan, piece);
+    CHECK(run(tinyllm::detail::bpe_tree, piece) == scanned);
+    CHECK(tok.decode(scanned) == piece);
+  }
+  const std::string run_of_a(100000, 'a');  // one piece: the tree, O(n log n)
+  CHECK(tok.decode(tok.encode_ordinary(run_of_a)) == run_of_a);
+
+  // The encoder's shortcuts (a piece that is a token; cutting a piece where no merge can cross) give
+  // what plain BPE of the whole piece gives.
+  std::size_t pieces = 0, differ = 0;
+  for (const auto& f : parity_files()) {
+    for (std::size_t t = 0; t < f.texts.size(); t += 3) {
+      const std::string& text = f.texts[t];
+      tinyllm::detail::pretokenize(reinterpret_cast<const std::uint8_t*>(text.data()), text.size(),
+                                   [&](std::size_t begin, std::size_t end) {
+                                     const std::string piece = text.substr(begin, end - begin);
+                                     if (piece.size() < 2 || piece.size() > 2000) return;
+                                     const auto plain = run(tinyllm::detail::bpe_tree, piece);
+                                     ++pieces;
+                                     differ += tok.encode_ordinary(piece) != plain;
+                                   });
+    }
+  }
+  CHECK(pieces > 50000);
+  CHECK(differ == 0);
 }
 
 TEST_CASE("tokenizer: vocab.json + merges.txt and tokenizer.json load the same tokenizer") {

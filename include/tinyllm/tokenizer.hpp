@@ -116,7 +116,7 @@ class Tokenizer {
                             std::to_string(vocab_size()) + " ids)");
   }
   std::vector<int> encode_impl(std::string_view text, bool specials) const;
-  void encode_piece(const std::uint8_t* s, std::size_t n, std::vector<int>& out, std::vector<int>& sym) const;
+  void encode_piece(const std::uint8_t* s, std::size_t n, std::vector<int>& out, detail::BpeScratch& scratch) const;
   static Tokenizer build(std::vector<std::pair<std::string, int>> vocab,
                          const std::vector<std::pair<std::string, std::string>>& merges,
                          const std::vector<std::pair<std::string, int>>& added_special, const std::string& source);
@@ -143,31 +143,38 @@ class TokenStreamDecoder {
 // ---------------------------------------------------------------------------------------------------
 
 inline void Tokenizer::encode_piece(const std::uint8_t* s, std::size_t n, std::vector<int>& out,
-                                    std::vector<int>& sym) const {
+                                    detail::BpeScratch& scratch) const {
   const detail::TokenizerData& d = *d_;
+  // The whole piece, when it is a token that BPE would give back (most English words).
   if (n == 1) {
     out.push_back(d.byte_token[s[0]]);
     return;
   }
-  const int id = d.index.find(std::string_view(reinterpret_cast<const char*>(s), n));
+  const int id = d.index.find(s, n);
   if (id >= 0 && d.whole[static_cast<std::size_t>(id)]) {
     out.push_back(id);
     return;
   }
-  sym.clear();
-  for (std::size_t i = 0; i < n; ++i) sym.push_back(d.byte_token[s[i]]);
-  if (n <= 64)
-    detail::bpe_merge_scan(d.merges, sym);
-  else
-    detail::bpe_merge_heap(d.merges, sym);
-  out.insert(out.end(), sym.begin(), sym.end());
+  // Else each part between byte boundaries that no merge crosses (CJK: mostly one character each).
+  for (std::size_t b = 0; b < n;) {
+    std::size_t e = b + 1;
+    while (e < n && d.merges.may_join(s[e - 1], s[e])) ++e;
+    const int part = e - b == 1 ? d.byte_token[s[b]] : e - b == n ? -1 : d.index.find(s + b, e - b);
+    if (part >= 0 && d.whole[static_cast<std::size_t>(part)]) {
+      out.push_back(part);
+    } else {
+      if (e - b >= (std::size_t(1) << 32)) detail::fail("encode", "a single piece of 4 GiB or more");
+      detail::bpe_encode(d.merges, d.byte_token, s + b, e - b, scratch, out);
+    }
+    b = e;
+  }
 }
 
 inline void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out) const {
   if (!d_) detail::fail("Tokenizer", "not loaded (use Tokenizer::from_pretrained)");
   const auto* s = reinterpret_cast<const std::uint8_t*>(text.data());
-  std::vector<int> sym;
-  detail::pretokenize(s, text.size(), [&](std::size_t b, std::size_t e) { encode_piece(s + b, e - b, out, sym); });
+  detail::BpeScratch scratch;
+  detail::pretokenize(s, text.size(), [&](std::size_t b, std::size_t e) { encode_piece(s + b, e - b, out, scratch); });
 }
 
 inline std::vector<int> Tokenizer::encode_impl(std::string_view text, bool specials) const {
@@ -323,19 +330,19 @@ inline Tokenizer Tokenizer::build(std::vector<std::pair<std::string, int>> vocab
     const int left = d->index.find(ra), right = d->index.find(rb), merged = d->index.find(ra + rb);
     if (left < 0 || right < 0 || merged < 0)
       detail::fail(where, "uses or makes a token that is not in the vocabulary");
-    d->merges.insert(left, right, detail::Merge{static_cast<int>(r), merged});
+    d->merges.insert(left, right, static_cast<int>(r), merged, static_cast<std::uint8_t>(ra.back()),
+                     static_cast<std::uint8_t>(rb.front()));
   }
   // A piece that is itself a token can skip the merge loop only if the loop would give that token.
   d->whole.assign(n, false);
-  std::vector<int> sym;
+  detail::BpeScratch scratch;
+  std::vector<int> ids;
   for (std::size_t id = 0; id < n; ++id) {
-    if (!ordinary[id] || d->bytes[id].empty()) continue;
-    if (d->index.find(d->bytes[id]) != static_cast<int>(id)) continue;  // a duplicate spelling
-    sym.clear();
-    for (unsigned char c : d->bytes[id]) sym.push_back(d->byte_token[c]);
-    if (sym.size() <= 64) detail::bpe_merge_scan(d->merges, sym);
-    else detail::bpe_merge_heap(d->merges, sym);
-    d->whole[id] = sym.size() == 1 && sym[0] == static_cast<int>(id);
+    const std::string& b = d->bytes[id];
+    if (!ordinary[id] || b.empty() || d->index.find(b) != static_cast<int>(id)) continue;  // or a duplicate spelling
+    ids.clear();
+    detail::bpe_encode(d->merges, d->byte_token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), scratch, ids);
+    d->whole[id] = ids.size() == 1 && ids[0] == static_cast<int>(id);
   }
   Tokenizer t;
   t.d_ = std::move(d);

@@ -534,6 +534,32 @@ class Gen:
             total += len(t.encode())
         return texts
 
+    def long_texts(self, size):
+        """Long pieces, where BPE needs its O(n log n) algorithm: runs of one character, long words."""
+        texts, total = [], 0
+        while total < size:
+            n = self.pick([self.n(90, 130), self.n(130, 600), self.n(600, 4000)])
+            r = self.r.random()
+            if r < 0.3:
+                t = self.pick(["a", "e", "x", "Z", "0", "1", "9", "é", "中", "ア", "한", "!", "-", "=", "_", ".", " ", "\n", "\t"]) * n
+            elif r < 0.45:
+                t = "".join(self.pick("abcdefghijklmnopqrstuvwxyz") for _ in range(n))
+            elif r < 0.55:
+                t = "".join(self.pick("0123456789") for _ in range(n))
+            elif r < 0.65:
+                t = self.pick(["ab", "abc", "the", "ing", "00", "123", "ha", "la", "na", "ok"]) * (n // 2)
+            elif r < 0.75:
+                t = "".join(self.pick(SENTENCES["zh"]).rstrip("。") for _ in range(n // 40 + 1))
+            elif r < 0.85:
+                t = "".join(self.pick(["!", "?", ".", ",", "-", "*", "#", "~", "'", '"']) for _ in range(n))
+            else:
+                t = self.pick(["pneumonoultramicroscopicsilicovolcanoconiosis", "Rindfleischetikettierung",
+                               "supercalifragilisticexpialidocious", "Llanfairpwllgwyngyll"]) * (n // 20 + 1)
+            t = self.pick(["", " ", "x ", "\n"]) + t + self.pick(["", " ", " end", "\n", "!"])
+            texts.append(t)
+            total += len(t.encode())
+        return texts
+
     def mixed_texts(self, size):
         langs = sorted(SENTENCES)
         texts = ["".join(e + s for s in ["", " ", "x", "1", "!"]) for e in ENGLISH_EDGES]
@@ -587,6 +613,7 @@ def main():
         "digits": g.digit_texts(k(70)),
         "random": g.random_texts(k(150)),
         "mixed": g.mixed_texts(k(100)),
+        "long": g.long_texts(k(120)),
     }
     os.makedirs(args.out, exist_ok=True)
     total = 0
