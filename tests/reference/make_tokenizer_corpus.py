@@ -528,7 +528,12 @@ class Gen:
             out = []
             for _ in range(self.n(1, 300)):
                 r = self.r.random()
-                out.append(chr(self.random_cp()) if r < 0.75 else self.pick([" ", " ", "a", "1", "'", "\n", "x "]))
+                if r < 0.6:
+                    out.append(chr(self.random_cp()))
+                elif r < 0.75:  # a contraction right after a character shows its class: "X's" is X + 's only
+                    out.append(chr(self.random_cp()) + self.pick(["'s", "'t", "'re", "'ve", "'m", "'ll", "'d", "'"]))
+                else:
+                    out.append(self.pick([" ", " ", "a", "1", "'", "\n", "x "]))
             t = "".join(out)
             texts.append(t)
             total += len(t.encode())
