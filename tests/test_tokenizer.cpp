@@ -2,7 +2,8 @@
 // round trips on any bytes, special tokens, files, and the streaming decoder.
 #include <doctest/doctest.h>
 
-#include <cstdlib>  // std::getenv
+#include <cstdlib>     // std::getenv
+#include <functional>  // std::function
 
 #include <tinyllm/tokenizer.hpp>
 
@@ -242,6 +243,100 @@ TEST_CASE("tokenizer: vocab.json + merges.txt and tokenizer.json load the same t
   }
   CHECK(a.encode("<|endoftext|>") == b.encode("<|endoftext|>"));
   CHECK(b.is_special(b.token_to_id("<|endoftext|>")));
+}
+
+namespace {
+
+// A tokenizer.json with the 256 byte tokens, "ab" (merge "a b"), "abc" (no merge makes it) and the
+// added tokens "<|endoftext|>" (special) and "[X]" (not special); `edit` changes it before writing.
+std::string tiny_tokenizer_json(const test::TempDir& dir, const std::function<void(nlohmann::json&)>& edit = {}) {
+  const auto& alphabet = tinyllm::detail::byte_alphabet();
+  nlohmann::json vocab = nlohmann::json::object();
+  for (int b = 0; b < 256; ++b) {
+    std::string s;
+    const std::uint32_t cp = alphabet.cp_of[b];
+    if (cp < 0x80) s += static_cast<char>(cp);
+    else s += static_cast<char>(0xC0 | (cp >> 6)), s += static_cast<char>(0x80 | (cp & 0x3F));
+    vocab[s] = b;
+  }
+  vocab["ab"] = 256;
+  vocab["abc"] = 257;
+  nlohmann::json j = {
+      {"added_tokens", {{{"id", 258}, {"content", "<|endoftext|>"}, {"special", true}},
+                        {{"id", 259}, {"content", "[X]"}, {"special", false}}}},
+      {"normalizer", nullptr},
+      {"pre_tokenizer", {{"type", "ByteLevel"}, {"add_prefix_space", false}, {"use_regex", true}}},
+      {"model", {{"type", "BPE"}, {"dropout", nullptr}, {"vocab", vocab}, {"merges", {"a b"}}}}};
+  if (edit) edit(j);
+  const std::string path = dir / "tokenizer.json";
+  test::write_file(path, j.dump());
+  return path;
+}
+
+std::string load_error(const std::string& path) {
+  try {
+    tinyllm::Tokenizer::from_tokenizer_json(path);
+  } catch (const tinyllm::Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+}  // namespace
+
+TEST_CASE("tokenizer.json: added tokens, ignore_merges, and settings that would change the ids") {
+  const test::TempDir dir;
+  const auto tok = tinyllm::Tokenizer::from_tokenizer_json(tiny_tokenizer_json(dir));
+  // Hugging Face's BPE reaches "abc" by merges only: there is no merge "ab c", so it stays two tokens.
+  CHECK(tok.encode("abc") == std::vector<int>{256, 'c'});
+  // Added tokens are split out by encode (special or not), never by encode_ordinary.
+  CHECK(tok.encode("a[X]b<|endoftext|>") == std::vector<int>{'a', 259, 'b', 258});
+  CHECK(tok.encode_ordinary("[X]").size() == 3);
+  CHECK(tok.is_special(258));
+  CHECK(!tok.is_special(259));
+  CHECK(tok.decode({'a', 259, 258}, /*skip_special_tokens=*/true) == "a[X]");
+  // ignore_merges (Hugging Face's option, tiktoken's rule): a piece that is a token is that token.
+  const auto direct = tinyllm::Tokenizer::from_tokenizer_json(
+      tiny_tokenizer_json(dir, [](nlohmann::json& j) { j["model"]["ignore_merges"] = true; }));
+  CHECK(direct.encode("abc") == std::vector<int>{257});
+  CHECK(direct.encode("abcd") == std::vector<int>{256, 'c', 'd'});
+
+  const std::vector<std::pair<std::function<void(nlohmann::json&)>, std::string>> refused = {
+      {[](nlohmann::json& j) { j["normalizer"] = {{"type", "NFC"}}; }, "normalizer"},
+      {[](nlohmann::json& j) { j["pre_tokenizer"]["add_prefix_space"] = true; }, "add_prefix_space"},
+      {[](nlohmann::json& j) { j["pre_tokenizer"].erase("add_prefix_space"); }, "add_prefix_space"},
+      {[](nlohmann::json& j) { j["pre_tokenizer"]["use_regex"] = false; }, "use_regex"},
+      {[](nlohmann::json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; }, "pre_tokenizer"},
+      {[](nlohmann::json& j) { j["model"]["dropout"] = 0.1; }, "model.dropout"},
+      {[](nlohmann::json& j) { j["model"]["continuing_subword_prefix"] = "##"; }, "continuing_subword_prefix"},
+      {[](nlohmann::json& j) { j["added_tokens"][0]["lstrip"] = true; }, "lstrip"},
+      {[](nlohmann::json& j) { j["added_tokens"][1]["content"] = ""; }, "non-empty 'content'"},
+  };
+  for (const auto& [edit, field] : refused) {
+    const std::string msg = load_error(tiny_tokenizer_json(dir, edit));
+    INFO(msg);
+    CHECK(msg.find("tokenizer.json") != std::string::npos);
+    CHECK(msg.find(field) != std::string::npos);
+  }
+}
+
+TEST_CASE("tokenizer: batch encoding on threads gives each text's ids") {
+  const auto& tok = gpt2_tokenizer();
+  std::vector<std::string> texts;
+  for (const auto& f : parity_files())
+    for (std::size_t t = 0; t < f.texts.size(); t += 7) texts.push_back(f.texts[t]);
+  texts.push_back("a<|endoftext|>b");
+  for (int threads : {1, 2, 0}) {
+    const auto ordinary = tok.encode_ordinary_batch(texts, threads);
+    const auto with_special = tok.encode_batch(texts, threads);
+    REQUIRE(ordinary.size() == texts.size());
+    REQUIRE(with_special.size() == texts.size());
+    std::size_t same = 0;
+    for (std::size_t i = 0; i < texts.size(); ++i)
+      same += ordinary[i] == tok.encode_ordinary(texts[i]) && with_special[i] == tok.encode(texts[i]);
+    CHECK(same == texts.size());
+  }
+  CHECK(tok.encode_batch({}).empty());
 }
 
 TEST_CASE("TokenStreamDecoder: only complete UTF-8, same text as decode_text") {
