@@ -2,7 +2,7 @@
 // encoded by tinyllm and, in the same run, by tiktoken's npm build (benchmarks/bench_tiktoken.js)
 // when node and tests/reference/node_modules/tiktoken are present; prints MB/s, the ratio, and
 // whether both gave the same ids. Then the worst cases for BPE: 1 MB pieces of one repeated letter,
-// of random letters and of digits.
+// of random letters and of digits; and the English text as a batch of paragraphs on all cores.
 // Usage: bench_tokenizer [--model DIR] [--prose FILE] [--runs N] [--no-tiktoken]
 #include <tinyllm/tokenizer.hpp>
 
@@ -16,6 +16,7 @@
 #include <random>     // std::mt19937_64
 #include <string>     // std::string
 #include <thread>     // std::thread::hardware_concurrency
+#include <unistd.h>   // getpid
 #include <vector>     // std::vector
 
 namespace {
@@ -69,17 +70,15 @@ struct Result {
   std::uint32_t hash = 0;
 };
 
-Result bench_tinyllm(const tinyllm::Tokenizer& tok, const std::string& text, int runs) {
-  std::vector<double> times;
-  std::vector<int> ids;
-  tok.encode_ordinary(text.substr(0, 100000));  // warm up
-  for (int r = 0; r < runs; ++r) {
-    const auto t0 = std::chrono::steady_clock::now();
-    ids = tok.encode_ordinary(text);
-    times.push_back(seconds_since(t0));
-  }
-  std::sort(times.begin(), times.end());
-  return {text.size() / 1e6 / times[times.size() / 2], ids.size(), fnv_ids(ids)};
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+Result run_tinyllm(const tinyllm::Tokenizer& tok, const std::string& text) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<int> ids = tok.encode_ordinary(text);
+  return {text.size() / 1e6 / seconds_since(t0), ids.size(), fnv_ids(ids)};
 }
 
 bool tiktoken_available() {
@@ -87,31 +86,46 @@ bool tiktoken_available() {
          std::system("node --version > /dev/null 2>&1") == 0;
 }
 
-bool bench_tiktoken(const std::string& text, int runs, Result& out) {
-  const auto file = std::filesystem::temp_directory_path() / ("tinyllm-bench-" + std::to_string(::getpid()) + ".txt");
-  std::ofstream(file, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
-  const std::string cmd = "node " + source_dir + "/benchmarks/bench_tiktoken.js " + file.string() + " " + std::to_string(runs);
+// One timed encode by tiktoken in a node process (after a warm-up in the same process).
+bool run_tiktoken(const std::string& file, Result& out) {
+  const std::string cmd = "node " + source_dir + "/benchmarks/bench_tiktoken.js " + file + " 1";
   FILE* p = popen(cmd.c_str(), "r");
   char line[512] = {0};
   const bool got = p && std::fgets(line, sizeof line, p);
   if (p) pclose(p);
-  std::filesystem::remove(file);
   unsigned long long ids = 0, hash = 0;
-  if (!got || std::sscanf(line, "{\"mb_per_s\":%lf,\"ids\":%llu,\"hash\":%llu}", &out.mb_per_s, &ids, &hash) != 3) return false;
+  if (!got || std::sscanf(line, "{\"mb_per_s\":%lf,\"ids\":%llu,\"hash\":%llu}", &out.mb_per_s, &ids, &hash) != 3)
+    return false;
   out.ids = ids;
   out.hash = static_cast<std::uint32_t>(hash);
   return true;
 }
 
+// Runs tinyllm and tiktoken alternately, so that both see the same machine load; the ratio is the
+// median of the per-round ratios.
 void compare(const char* name, const tinyllm::Tokenizer& tok, const std::string& text, int runs, bool tiktoken) {
-  const Result us = bench_tinyllm(tok, text, runs);
-  std::printf("%-8s %6.1f MB  tinyllm %7.1f MB/s", name, text.size() / 1e6, us.mb_per_s);
-  Result tk;
-  if (tiktoken && bench_tiktoken(text, runs, tk))
-    std::printf("  tiktoken %6.1f MB/s  ratio %5.2fx  ids %s (%zu)\n", tk.mb_per_s, us.mb_per_s / tk.mb_per_s,
-                us.ids == tk.ids && us.hash == tk.hash ? "identical" : "DIFFER", us.ids);
+  run_tinyllm(tok, text.substr(0, 100000));  // warm up
+  const auto file = std::filesystem::temp_directory_path() / ("tinyllm-bench-" + std::to_string(::getpid()) + ".txt");
+  if (tiktoken) std::ofstream(file, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
+  std::vector<double> us, tk, ratio;
+  Result a, b;
+  bool same = true;
+  for (int r = 0; r < runs; ++r) {
+    a = run_tinyllm(tok, text);
+    us.push_back(a.mb_per_s);
+    if (tiktoken && (tiktoken = run_tiktoken(file.string(), b))) {
+      tk.push_back(b.mb_per_s);
+      ratio.push_back(a.mb_per_s / b.mb_per_s);
+      same = same && a.ids == b.ids && a.hash == b.hash;
+    }
+  }
+  if (std::filesystem::exists(file)) std::filesystem::remove(file);
+  std::printf("%-8s %6.1f MB  tinyllm %7.1f MB/s", name, text.size() / 1e6, median(us));
+  if (!ratio.empty())
+    std::printf("  tiktoken %6.1f MB/s  ratio %5.2fx  ids %s (%zu)\n", median(tk), median(ratio),
+                same ? "identical" : "DIFFER", a.ids);
   else
-    std::printf("  (tiktoken not run)  %zu ids\n", us.ids);
+    std::printf("  (tiktoken not run)  %zu ids\n", a.ids);
   std::fflush(stdout);
 }
 
@@ -154,7 +168,8 @@ int main(int argc, char** argv) {
   // CJK: the texts of the cjk parity fixture (Chinese, Japanese, Korean), reshuffled to >= 4 MB.
   const std::string cjk = build_text(split(read_file(fixtures + "cjk.txt"), "\n\xE2\x90\x9E\n"), "\n", 4'000'000);
 
-  std::printf("single thread, median of %d runs; prose from %s\n", runs, prose.c_str());
+  std::printf("single thread, median of %d runs (tinyllm and tiktoken alternating); prose from %s\n", runs,
+              prose.c_str());
   compare("English", tok, english, runs, tiktoken);
   compare("CJK", tok, cjk, runs, tiktoken);
 
@@ -167,5 +182,19 @@ int main(int argc, char** argv) {
   time_piece("1 MB of random a-z (one piece)", tok, letters);
   time_piece("1 MB of random digits (one piece)", tok, digits);
   time_piece("1 MB of spaces", tok, std::string(1'000'000, ' '));
+
+  // Multi-threaded: the English text as ~10 kB texts, encode_ordinary_batch on every core.
+  std::vector<std::string> batch;
+  for (std::size_t pos = 0; pos < english.size(); pos += 10'000) batch.push_back(english.substr(pos, 10'000));
+  const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<double> times;
+  for (int r = 0; r < runs; ++r) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const auto ids = tok.encode_ordinary_batch(batch, threads);
+    times.push_back(seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  std::printf("English as %zu texts, encode_ordinary_batch on %d threads: %.1f MB/s\n", batch.size(), threads,
+              english.size() / 1e6 / times[times.size() / 2]);
   return 0;
 }

@@ -100,7 +100,8 @@ class Tokenizer {
   std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts, int num_threads = 0) const {
     return encode_batch_impl(texts, num_threads, true);
   }
-  std::vector<std::vector<int>> encode_ordinary_batch(const std::vector<std::string>& texts, int num_threads = 0) const {
+  std::vector<std::vector<int>> encode_ordinary_batch(const std::vector<std::string>& texts,
+                                                      int num_threads = 0) const {
     return encode_batch_impl(texts, num_threads, false);
   }
 
@@ -122,7 +123,8 @@ class Tokenizer {
 
  private:
   bool valid(int id) const {
-    return d_ && id >= 0 && static_cast<std::size_t>(id) < d_->bytes.size() && d_->present[static_cast<std::size_t>(id)];
+    const auto i = static_cast<std::size_t>(id);
+    return d_ && id >= 0 && i < d_->bytes.size() && d_->present[i];
   }
   void check_id(int id, const char* who) const {
     if (!valid(id))
@@ -193,7 +195,8 @@ inline void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<i
   const detail::TokenizerData& d = data();
   const auto* s = reinterpret_cast<const std::uint8_t*>(text.data());
   detail::BpeScratch scratch;
-  detail::pretokenize(s, text.size(), [&](std::size_t b, std::size_t e) { encode_piece(d, s + b, e - b, out, scratch); });
+  detail::pretokenize(s, text.size(),
+                      [&](std::size_t b, std::size_t e) { encode_piece(d, s + b, e - b, out, scratch); });
 }
 
 inline std::vector<int> Tokenizer::encode_impl(std::string_view text, bool added_tokens) const {
@@ -348,7 +351,8 @@ inline Tokenizer Tokenizer::build(const detail::TokenizerFiles& f) {
     d->bytes[i] = t.content;
     d->added.emplace_back(t.content, t.id);
   }
-  std::sort(d->added.begin(), d->added.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  std::sort(d->added.begin(), d->added.end(),
+            [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
   d->index.build(d->bytes, ordinary);
   for (int b = 0; b < 256; ++b) {
@@ -384,7 +388,8 @@ inline Tokenizer Tokenizer::build(const detail::TokenizerFiles& f) {
     if (!ordinary[id] || b.empty() || d->index.find(b) != static_cast<int>(id)) continue;  // or a second spelling
     ids.clear();
     if (!f.ignore_merges)
-      detail::bpe_encode(d->merges, d->byte_token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), scratch, ids);
+      detail::bpe_encode(d->merges, d->byte_token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), scratch,
+                         ids);
     d->whole[id] = f.ignore_merges || (ids.size() == 1 && ids[0] == static_cast<int>(id));
   }
   Tokenizer t;

@@ -124,13 +124,16 @@ inline TokenizerFiles read_tokenizer_json(const std::string& path) {
   }
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
     for (const auto& t : j["added_tokens"]) {
-      if (!t.is_object() || !t.contains("content") || !t["content"].is_string() || t["content"].get<std::string>().empty() ||
-          !t.contains("id") || !t["id"].is_number_integer() || t["id"].get<long long>() < 0 ||
-          t["id"].get<long long>() >= (1 << 24))
+      const bool content = t.is_object() && t.contains("content") && t["content"].is_string() &&
+                           !t["content"].get<std::string>().empty();
+      const bool id = t.is_object() && t.contains("id") && t["id"].is_number_integer() &&
+                      t["id"].get<long long>() >= 0 && t["id"].get<long long>() < (1 << 24);
+      if (!content || !id)
         fail(path, "added_tokens entry " + t.dump().substr(0, 80) + " needs a non-empty 'content' and an id");
       const std::string where = path + ": added token '" + t["content"].get<std::string>() + "'";
       for (const char* flag : {"lstrip", "rstrip", "single_word"})
-        if (json_bool(t, flag, where, false)) fail(where, std::string("has ") + flag + " set, which tinyllm does not implement");
+        if (json_bool(t, flag, where, false))
+          fail(where, std::string("has ") + flag + " set, which tinyllm does not implement");
       f.added.push_back({t["content"].get<std::string>(), t["id"].get<int>(), json_bool(t, "special", where, false)});
     }
   }

@@ -37,7 +37,8 @@ inline ClassedChar classed_char(const std::uint8_t* s, std::size_t n, std::size_
   const std::uint8_t b0 = s[i];
   if (b0 < 0x80) return {1, ascii_classes.of[b0]};
   if (i + 2 < n && (b0 & 0xF0) == 0xE0 && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
-    const std::uint32_t cp = (std::uint32_t(b0 & 0x0F) << 12) | (std::uint32_t(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+    const std::uint32_t cp =
+        (std::uint32_t(b0 & 0x0F) << 12) | (std::uint32_t(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
     if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) return {3, char_class(cp)};
   } else if (i + 1 < n && b0 >= 0xC2 && b0 <= 0xDF && (s[i + 1] & 0xC0) == 0x80) {
     return {2, char_class((std::uint32_t(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F))};
