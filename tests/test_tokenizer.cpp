@@ -339,23 +339,94 @@ TEST_CASE("tokenizer: batch encoding on threads gives each text's ids") {
   CHECK(tok.encode_batch({}).empty());
 }
 
-TEST_CASE("TokenStreamDecoder: only complete UTF-8, same text as decode_text") {
-  const auto& tok = gpt2_tokenizer();
-  for (const std::string text : {"naïve café — 北京欢迎你 🐳🇺🇸 👩‍👩‍👧", "plain ascii", "\xe2\x82 broken \xff end"}) {
-    const auto ids = tok.encode(text);
-    tinyllm::TokenStreamDecoder dec(tok);
-    std::string streamed;
-    for (int id : ids) {
-      const std::string piece = dec.push(id);
-      // each piece is valid UTF-8 on its own
-      std::string checked;
-      tinyllm::detail::append_utf8_replacing(reinterpret_cast<const std::uint8_t*>(piece.data()), piece.size(), checked);
-      CHECK(checked == piece);
-      streamed += piece;
-    }
-    streamed += dec.flush();
-    CHECK(streamed == tok.decode_text(ids, true));
+namespace {
+
+// Strict UTF-8 check, written apart from the library's decoder (RFC 3629 byte ranges).
+bool valid_utf8(const std::string& s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (std::size_t i = 0, n = s.size(); i < n;) {
+    const unsigned c = p[i];
+    std::size_t len = c < 0x80 ? 1 : (c >= 0xC2 && c <= 0xDF) ? 2 : (c >= 0xE0 && c <= 0xEF) ? 3 : (c >= 0xF0 && c <= 0xF4) ? 4 : 0;
+    if (len == 0 || i + len > n) return false;
+    unsigned lo = 0x80, hi = 0xBF;  // second byte
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+    if (len > 1 && (p[i + 1] < lo || p[i + 1] > hi)) return false;
+    for (std::size_t k = 2; k < len; ++k)
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+    i += len;
   }
+  return true;
+}
+
+std::string from_hex(const std::string& h) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < h.size(); i += 2) out += static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// Streams ids through a TokenStreamDecoder; every push must return valid UTF-8.
+std::string stream(const tinyllm::Tokenizer& tok, const std::vector<int>& ids, bool& all_valid) {
+  tinyllm::TokenStreamDecoder dec(tok);
+  std::string out;
+  for (int id : ids) {
+    const std::string piece = dec.push(id);
+    all_valid = all_valid && valid_utf8(piece);
+    out += piece;
+  }
+  const std::string rest = dec.flush();
+  all_valid = all_valid && valid_utf8(rest);
+  return out + rest;
+}
+
+}  // namespace
+
+TEST_CASE("decode_text and TokenStreamDecoder: U+FFFD exactly where Python's decode puts it") {
+  // Hugging Face's decode is bytes.decode("utf-8", errors="replace"); the cases are Python's output
+  // (tests/reference/make_tokenizer_corpus.py writes utf8_replace.json).
+  const auto& tok = gpt2_tokenizer();
+  const auto j = test::read_json(test::fixture("tokenizer/utf8_replace.json"));
+  REQUIRE(j["cases"].size() >= 100);
+  std::size_t wrong = 0, wrong_stream = 0;
+  bool all_valid = true;
+  for (const auto& c : j["cases"]) {
+    const std::string raw = from_hex(c["bytes"]), want = from_hex(c["replaced"]);
+    const auto ids = tok.encode_ordinary(raw);
+    wrong += tok.decode_text(ids) != want;
+    wrong_stream += stream(tok, ids, all_valid) != want;
+  }
+  CHECK(wrong == 0);
+  CHECK(wrong_stream == 0);
+  CHECK(all_valid);
+  CHECK(valid_utf8("a\xC3\xA9\xE4\xB8\xAD\xF0\x9F\x99\x82"));  // the checker itself
+  for (const char* bad : {"\xE2\x82", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\x80", "\xFF"}) CHECK(!valid_utf8(bad));
+}
+
+TEST_CASE("TokenStreamDecoder: complete UTF-8 only, and the parity texts come out whole") {
+  const auto& tok = gpt2_tokenizer();
+  // Every parity text, id by id: each push is valid UTF-8 and together they are the text (Chinese and
+  // emoji characters span two tokens all the time).
+  std::size_t texts = 0, wrong = 0;
+  bool all_valid = true;
+  for (const auto& f : parity_files()) {
+    for (std::size_t t = 0; t < f.texts.size(); t += 2) {
+      wrong += stream(tok, f.ids[t], all_valid) != f.texts[t];
+      ++texts;
+    }
+  }
+  CHECK(texts > 1000);
+  CHECK(wrong == 0);
+  CHECK(all_valid);
+  // Special tokens: skipped by default, their text otherwise.
+  const auto ids = tok.encode("北京<|endoftext|>🐳");
+  bool valid = true;
+  CHECK(stream(tok, ids, valid) == "北京🐳");
+  tinyllm::TokenStreamDecoder keep(tok, /*skip_special_tokens=*/false);
+  std::string kept;
+  for (int id : ids) kept += keep.push(id);
+  CHECK(kept + keep.flush() == "北京<|endoftext|>🐳");
   CHECK(tok.decode_text(tok.encode("\xe2\x82 x")) == "\xEF\xBF\xBD x");  // U+FFFD for the broken prefix
 }
 

@@ -15,6 +15,7 @@ A different --seed (and --out) gives fresh texts of the same kinds, for checking
 tests have never seen (see make_token_fixtures.js).
 """
 import argparse
+import json
 import os
 import random
 import sys
@@ -631,6 +632,20 @@ def main():
         total += len(data)
         print(f"{name}.txt: {len(texts)} texts, {len(data)} bytes")
     print(f"total {total} bytes")
+
+    # Oracle for decode_text: what Python's bytes.decode("utf-8", errors="replace") (Hugging Face's
+    # decode) makes of byte strings with invalid UTF-8.
+    pieces = [b"\x80", b"\xbf", b"\xc0\xaf", b"\xc2", b"\xdf", b"\xe0\x80", b"\xe0\xa0", b"\xe2\x82",
+              b"\xed\xa0\x80", b"\xed\x9f\xbf", b"\xef\xbf", b"\xf0\x8f\xbf\xbf", b"\xf0\x9f", b"\xf0\x9f\x98",
+              b"\xf4\x8f\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5", b"\xf8\x88\x80\x80\x80", b"\xfe", b"\xff",
+              "é".encode(), "中".encode(), "🙂".encode(), b"a", b" ", b"'s", b"1"]
+    cases = []
+    for _ in range(400):
+        raw = b"".join(g.pick(pieces) for _ in range(g.n(1, 8)))
+        cases.append({"bytes": raw.hex(), "replaced": raw.decode("utf-8", errors="replace").encode().hex()})
+    with open(os.path.join(args.out, "utf8_replace.json"), "w") as f:
+        json.dump({"oracle": "Python bytes.decode('utf-8', errors='replace')", "cases": cases}, f, indent=0)
+    print(f"utf8_replace.json: {len(cases)} cases")
 
 
 if __name__ == "__main__":
