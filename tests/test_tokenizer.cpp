@@ -291,6 +291,7 @@ TEST_CASE("tokenizer.json: added tokens, ignore_merges, and settings that would 
   CHECK(tok.encode("abc") == std::vector<int>{256, 'c'});
   // Added tokens are split out by encode (special or not), never by encode_ordinary.
   CHECK(tok.encode("a[X]b<|endoftext|>") == std::vector<int>{'a', 259, 'b', 258});
+  CHECK(tok.encode("[X][X]<|endoftext|><|endoftext|>[X") == std::vector<int>{259, 259, 258, 258, '[', 'X'});
   CHECK(tok.encode_ordinary("[X]").size() == 3);
   CHECK(tok.is_special(258));
   CHECK(!tok.is_special(259));

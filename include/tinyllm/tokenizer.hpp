@@ -138,6 +138,8 @@ class Tokenizer {
   std::vector<int> encode_impl(std::string_view text, bool added_tokens) const;
   std::vector<std::vector<int>> encode_batch_impl(const std::vector<std::string>& texts, int num_threads,
                                                   bool added_tokens) const;
+  static void encode_ordinary_with(const detail::TokenizerData& d, std::string_view text, std::vector<int>& out,
+                                   detail::BpeScratch& scratch);
   static void encode_piece(const detail::TokenizerData& d, const std::uint8_t* s, std::size_t n, std::vector<int>& out,
                            detail::BpeScratch& scratch);
   static Tokenizer build(const detail::TokenizerFiles& files);
@@ -191,35 +193,45 @@ inline void Tokenizer::encode_piece(const detail::TokenizerData& d, const std::u
   }
 }
 
-inline void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out) const {
-  const detail::TokenizerData& d = data();
+inline void Tokenizer::encode_ordinary_with(const detail::TokenizerData& d, std::string_view text,
+                                            std::vector<int>& out, detail::BpeScratch& scratch) {
   const auto* s = reinterpret_cast<const std::uint8_t*>(text.data());
-  detail::BpeScratch scratch;
   detail::pretokenize(s, text.size(),
                       [&](std::size_t b, std::size_t e) { encode_piece(d, s + b, e - b, out, scratch); });
+}
+
+inline void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out) const {
+  detail::BpeScratch scratch;
+  encode_ordinary_with(data(), text, out, scratch);
 }
 
 inline std::vector<int> Tokenizer::encode_impl(std::string_view text, bool added_tokens) const {
   const detail::TokenizerData& d = data();
   std::vector<int> out;
   out.reserve(text.size() / 4 + 4);
+  detail::BpeScratch scratch;
   if (!added_tokens || d.added.empty()) {
-    encode_ordinary_into(text, out);
+    encode_ordinary_with(d, text, out, scratch);
     return out;
   }
-  for (std::size_t pos = 0; pos <= text.size();) {
-    // The earliest added token at or after pos (the longest one when several start there).
+  // next[k]: where added token k next occurs at or after pos (found again only once pos passes it).
+  std::vector<std::size_t> next(d.added.size());
+  for (std::size_t k = 0; k < d.added.size(); ++k) next[k] = text.find(d.added[k].first);
+  for (std::size_t pos = 0;;) {
+    // The earliest added token (the longest of those starting there: the list is longest first).
     std::size_t best = std::string_view::npos, best_len = 0;
     int best_id = -1;
-    for (const auto& [str, id] : d.added) {
-      const std::size_t at = text.find(str, pos);
-      if (at != std::string_view::npos && (at < best || (at == best && str.size() > best_len))) {
-        best = at;
+    for (std::size_t k = 0; k < d.added.size(); ++k) {
+      const auto& [str, id] = d.added[k];
+      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(str, pos);
+      if (next[k] < best) {
+        best = next[k];
         best_id = id;
         best_len = str.size();
       }
     }
-    encode_ordinary_into(text.substr(pos, best == std::string_view::npos ? std::string_view::npos : best - pos), out);
+    encode_ordinary_with(d, text.substr(pos, best == std::string_view::npos ? std::string_view::npos : best - pos),
+                         out, scratch);
     if (best == std::string_view::npos) break;
     out.push_back(best_id);
     pos = best + best_len;
