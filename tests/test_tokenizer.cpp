@@ -1,5 +1,7 @@
-// The tokenizer against tiktoken's "gpt2" (ids produced by tests/reference/make_token_fixtures.js),
-// round trips on any bytes, special tokens, files, and the streaming decoder.
+// The tokenizer against tiktoken's "gpt2" on the parity corpus (tests/fixtures/tokenizer: texts from
+// tests/reference/make_tokenizer_corpus.py, ids from make_token_fixtures.js), decode_text against
+// Python's errors="replace", round trips on any bytes, the BPE algorithms against each other, added
+// tokens and tokenizer.json settings, batch encoding, and the streaming decoder.
 #include <doctest/doctest.h>
 
 #include <cstdlib>     // std::getenv

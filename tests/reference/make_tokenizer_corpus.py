@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Writes the tokenizer parity corpus: tests/fixtures/tokenizer/<category>.txt, texts separated by
 lines holding only U+241E (the record-separator symbol, which no text contains). Expected ids come
-from tiktoken, not from here: run tests/reference/make_token_fixtures.js afterwards.
+from tiktoken, not from here: run tests/reference/make_token_fixtures.js afterwards. (english.txt, the
+hand-written edge cases, is not written here.) Also writes utf8_replace.json: byte strings with
+invalid UTF-8 and what Python's bytes.decode("utf-8", errors="replace") makes of them.
 
 Deterministic: the same seed and the same inputs give the same bytes. Inputs, all on Debian 12:
   /usr/share/unicode/      Debian's unicode-data 15.0.0: UnicodeData.txt, Scripts.txt, emoji/*.txt
