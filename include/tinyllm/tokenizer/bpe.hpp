@@ -113,8 +113,8 @@ inline int merged_id(PackedMerge m) { return static_cast<int>(static_cast<std::u
 // (left id, right id) -> PackedMerge, open addressing with key and value side by side. Also records
 // which byte boundaries a merge can ever cross: a merge joins a left token ending in byte a to a
 // right token starting with byte b, so where no merge has such an (a, b), a piece can be cut in two
-// and each part encoded alone with the same result (GPT-2: 2% of byte pairs; most boundaries
-// between CJK characters are cuttable).
+// and each part encoded alone with the same result (GPT-2's merges join 2,689 of the 65,536 byte
+// pairs; most boundaries between CJK characters are cuttable).
 class MergeTable {
  public:
   void reserve(std::size_t n) {
