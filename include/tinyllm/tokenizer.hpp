@@ -1,23 +1,26 @@
 // Tokenizer: GPT-2's byte-level BPE, read from vocab.json + merges.txt (or tokenizer.json), and
-// TokenStreamDecoder for streaming text out of generated ids. Same ids as Hugging Face's
-// GPT2Tokenizer and tiktoken's "gpt2" on any text.
+// TokenStreamDecoder for streaming text out of generated ids. Same ids as tiktoken's "gpt2" and
+// Hugging Face's GPT2Tokenizer on any text; any bytes round-trip.
 // Depends on error.hpp, io/, tokenizer/.
 #pragma once
 
-#include <algorithm>    // std::min
+#include <algorithm>    // std::min, std::max, std::sort
+#include <atomic>       // std::atomic
 #include <cstddef>      // std::size_t
 #include <cstdint>      // std::uint8_t, std::uint32_t
 #include <cstdio>       // std::snprintf
+#include <exception>    // std::exception_ptr
 #include <memory>       // std::shared_ptr
 #include <string>       // std::string
 #include <string_view>  // std::string_view
+#include <thread>       // std::thread
 #include <utility>      // std::pair
 #include <vector>       // std::vector
 
 #include "error.hpp"
-#include "io/json.hpp"
-#include "io/mapped_file.hpp"  // read_text_file
+#include "io/mapped_file.hpp"  // file_exists, is_directory
 #include "tokenizer/bpe.hpp"
+#include "tokenizer/files.hpp"
 #include "tokenizer/pretokenize.hpp"
 #include "tokenizer/unicode.hpp"
 
@@ -59,14 +62,14 @@ inline const ByteAlphabet& byte_alphabet() {
 }
 
 struct TokenizerData {
-  std::vector<std::string> bytes;   // id -> raw bytes ("" for an unused id)
+  std::vector<std::string> bytes;   // id -> raw bytes ("" for an unused id); an added token's text
   std::vector<bool> present;        // id is in the vocabulary
-  std::vector<bool> special;        // <|endoftext|> and added special tokens
-  std::vector<bool> whole;          // BPE of the token's own bytes gives back exactly this token
+  std::vector<bool> special;        // <|endoftext|> and other special added tokens
+  std::vector<bool> whole;          // a piece with exactly this token's bytes encodes to this token
   int byte_token[256];              // id of each single byte
   MergeTable merges;
-  TokenIndex index;                 // raw bytes -> id, ordinary tokens
-  std::vector<std::pair<std::string, int>> specials;  // text -> id, longest first
+  TokenIndex index;                 // raw bytes -> id, ordinary (byte-level) tokens
+  std::vector<std::pair<std::string, int>> added;  // text -> id, split out by encode(); longest first
   std::string source;               // file(s) named in messages
 };
 
@@ -81,14 +84,26 @@ class Tokenizer {
   static Tokenizer from_vocab_and_merges(const std::string& vocab_json_path, const std::string& merges_txt_path);
   static Tokenizer from_tokenizer_json(const std::string& tokenizer_json_path);
 
-  // Text -> ids. The literal text of a special token (e.g. "<|endoftext|>") becomes its id, as
-  // Hugging Face's GPT2Tokenizer does. Text from untrusted users can therefore inject control tokens:
-  // use encode_ordinary for such text. Never throws on invalid UTF-8 (see README: invalid bytes).
+  // Text -> ids. The literal text of a special token (e.g. "<|endoftext|>" -> 50256) becomes its id,
+  // as Hugging Face's GPT2Tokenizer does. Text from untrusted users can therefore inject control
+  // tokens (end a document, fake a turn): use encode_ordinary for such text.
+  // Never throws on invalid UTF-8: a byte that starts no well-formed character is a character of its
+  // own, grouped with punctuation (README: "Any bytes").
   std::vector<int> encode(std::string_view text) const { return encode_impl(text, true); }
-  // Text -> ids with no special-token handling, like tiktoken's encode_ordinary.
+  // Text -> ids with no special-token handling: "<|endoftext|>" is seven ordinary tokens, as in
+  // tiktoken's encode_ordinary.
   std::vector<int> encode_ordinary(std::string_view text) const { return encode_impl(text, false); }
   // Appends the ids of `text` (ordinary) to `out`, reusing its capacity.
   void encode_ordinary_into(std::string_view text, std::vector<int>& out) const;
+  // Many texts on `num_threads` threads (0: one per core): result[i] is encode(texts[i]), or
+  // encode_ordinary(texts[i]) for the _ordinary form.
+  std::vector<std::vector<int>> encode_batch(const std::vector<std::string>& texts, int num_threads = 0) const {
+    return encode_batch_impl(texts, num_threads, true);
+  }
+  std::vector<std::vector<int>> encode_ordinary_batch(const std::vector<std::string>& texts,
+                                                      int num_threads = 0) const {
+    return encode_batch_impl(texts, num_threads, false);
+  }
 
   // Ids -> the exact bytes they stand for: decode(encode(x)) == x for every byte string x.
   // Throws Error for an id outside the vocabulary.
@@ -103,23 +118,31 @@ class Tokenizer {
     check_id(id, "token_bytes");
     return d_->bytes[static_cast<std::size_t>(id)];
   }
-  // Id of a token given as raw bytes or as a special token's text; -1 if there is none.
+  // Id of a token given as raw bytes or as an added token's text; -1 if there is none.
   int token_to_id(std::string_view token) const;
 
  private:
   bool valid(int id) const {
-    return d_ && id >= 0 && static_cast<std::size_t>(id) < d_->bytes.size() && d_->present[static_cast<std::size_t>(id)];
+    const auto i = static_cast<std::size_t>(id);
+    return d_ && id >= 0 && i < d_->bytes.size() && d_->present[i];
   }
   void check_id(int id, const char* who) const {
     if (!valid(id))
       detail::fail(who, "token id " + std::to_string(id) + " is not in the vocabulary (" +
                             std::to_string(vocab_size()) + " ids)");
   }
-  std::vector<int> encode_impl(std::string_view text, bool specials) const;
-  void encode_piece(const std::uint8_t* s, std::size_t n, std::vector<int>& out, std::vector<int>& sym) const;
-  static Tokenizer build(std::vector<std::pair<std::string, int>> vocab,
-                         const std::vector<std::pair<std::string, std::string>>& merges,
-                         const std::vector<std::pair<std::string, int>>& added_special, const std::string& source);
+  const detail::TokenizerData& data() const {
+    if (!d_) detail::fail("Tokenizer", "not loaded (use Tokenizer::from_pretrained)");
+    return *d_;
+  }
+  std::vector<int> encode_impl(std::string_view text, bool added_tokens) const;
+  std::vector<std::vector<int>> encode_batch_impl(const std::vector<std::string>& texts, int num_threads,
+                                                  bool added_tokens) const;
+  static void encode_ordinary_with(const detail::TokenizerData& d, std::string_view text, std::vector<int>& out,
+                                   detail::BpeScratch& scratch);
+  static void encode_piece(const detail::TokenizerData& d, const std::uint8_t* s, std::size_t n, std::vector<int>& out,
+                           detail::BpeScratch& scratch);
+  static Tokenizer build(const detail::TokenizerFiles& files);
 
   std::shared_ptr<const detail::TokenizerData> d_;  // immutable: copies share it, threads may too
 };
@@ -137,68 +160,110 @@ class TokenStreamDecoder {
  private:
   const Tokenizer* tok_;
   bool skip_;
-  std::string pending_;
+  std::string pending_;  // at most 3 bytes: the start of a character
 };
 
 // ---------------------------------------------------------------------------------------------------
+// Encoding
 
-inline void Tokenizer::encode_piece(const std::uint8_t* s, std::size_t n, std::vector<int>& out,
-                                    std::vector<int>& sym) const {
-  const detail::TokenizerData& d = *d_;
+inline void Tokenizer::encode_piece(const detail::TokenizerData& d, const std::uint8_t* s, std::size_t n,
+                                    std::vector<int>& out, detail::BpeScratch& scratch) {
+  // The whole piece, when it is a token that BPE would give back (most English words).
   if (n == 1) {
     out.push_back(d.byte_token[s[0]]);
     return;
   }
-  const int id = d.index.find(std::string_view(reinterpret_cast<const char*>(s), n));
+  const int id = d.index.find(s, n);
   if (id >= 0 && d.whole[static_cast<std::size_t>(id)]) {
     out.push_back(id);
     return;
   }
-  sym.clear();
-  for (std::size_t i = 0; i < n; ++i) sym.push_back(d.byte_token[s[i]]);
-  if (n <= 64)
-    detail::bpe_merge_scan(d.merges, sym);
-  else
-    detail::bpe_merge_heap(d.merges, sym);
-  out.insert(out.end(), sym.begin(), sym.end());
+  // Else each part between byte boundaries that no merge crosses (CJK: mostly one character each).
+  for (std::size_t b = 0; b < n;) {
+    std::size_t e = b + 1;
+    while (e < n && d.merges.may_join(s[e - 1], s[e])) ++e;
+    const int part = e - b == 1 ? d.byte_token[s[b]] : e - b == n ? -1 : d.index.find(s + b, e - b);
+    if (part >= 0 && d.whole[static_cast<std::size_t>(part)]) {
+      out.push_back(part);
+    } else {
+      if (e - b >= (std::size_t(1) << 32)) detail::fail("encode", "a single piece of 4 GiB or more");
+      detail::bpe_encode(d.merges, d.byte_token, s + b, e - b, scratch, out);
+    }
+    b = e;
+  }
+}
+
+inline void Tokenizer::encode_ordinary_with(const detail::TokenizerData& d, std::string_view text,
+                                            std::vector<int>& out, detail::BpeScratch& scratch) {
+  const auto* s = reinterpret_cast<const std::uint8_t*>(text.data());
+  detail::pretokenize(s, text.size(),
+                      [&](std::size_t b, std::size_t e) { encode_piece(d, s + b, e - b, out, scratch); });
 }
 
 inline void Tokenizer::encode_ordinary_into(std::string_view text, std::vector<int>& out) const {
-  if (!d_) detail::fail("Tokenizer", "not loaded (use Tokenizer::from_pretrained)");
-  const auto* s = reinterpret_cast<const std::uint8_t*>(text.data());
-  std::vector<int> sym;
-  detail::pretokenize(s, text.size(), [&](std::size_t b, std::size_t e) { encode_piece(s + b, e - b, out, sym); });
+  detail::BpeScratch scratch;
+  encode_ordinary_with(data(), text, out, scratch);
 }
 
-inline std::vector<int> Tokenizer::encode_impl(std::string_view text, bool specials) const {
-  if (!d_) detail::fail("Tokenizer", "not loaded (use Tokenizer::from_pretrained)");
+inline std::vector<int> Tokenizer::encode_impl(std::string_view text, bool added_tokens) const {
+  const detail::TokenizerData& d = data();
   std::vector<int> out;
   out.reserve(text.size() / 4 + 4);
-  if (!specials || d_->specials.empty()) {
-    encode_ordinary_into(text, out);
+  detail::BpeScratch scratch;
+  if (!added_tokens || d.added.empty()) {
+    encode_ordinary_with(d, text, out, scratch);
     return out;
   }
-  std::size_t pos = 0;
-  while (pos <= text.size()) {
-    // The earliest special token at or after pos (the longest one when several start there).
-    std::size_t best = std::string_view::npos;
+  // next[k]: where added token k next occurs at or after pos (found again only once pos passes it).
+  std::vector<std::size_t> next(d.added.size());
+  for (std::size_t k = 0; k < d.added.size(); ++k) next[k] = text.find(d.added[k].first);
+  for (std::size_t pos = 0;;) {
+    // The earliest added token (the longest of those starting there: the list is longest first).
+    std::size_t best = std::string_view::npos, best_len = 0;
     int best_id = -1;
-    std::size_t best_len = 0;
-    for (const auto& [str, id] : d_->specials) {
-      const std::size_t at = text.find(str, pos);
-      if (at != std::string_view::npos && (at < best || (at == best && str.size() > best_len))) {
-        best = at;
+    for (std::size_t k = 0; k < d.added.size(); ++k) {
+      const auto& [str, id] = d.added[k];
+      if (next[k] != std::string_view::npos && next[k] < pos) next[k] = text.find(str, pos);
+      if (next[k] < best) {
+        best = next[k];
         best_id = id;
         best_len = str.size();
       }
     }
-    encode_ordinary_into(text.substr(pos, best == std::string_view::npos ? std::string_view::npos : best - pos), out);
+    encode_ordinary_with(d, text.substr(pos, best == std::string_view::npos ? std::string_view::npos : best - pos),
+                         out, scratch);
     if (best == std::string_view::npos) break;
     out.push_back(best_id);
     pos = best + best_len;
   }
   return out;
 }
+
+inline std::vector<std::vector<int>> Tokenizer::encode_batch_impl(const std::vector<std::string>& texts,
+                                                                  int num_threads, bool added_tokens) const {
+  std::vector<std::vector<int>> out(texts.size());
+  std::size_t workers = num_threads > 0 ? static_cast<std::size_t>(num_threads) : std::thread::hardware_concurrency();
+  workers = std::max<std::size_t>(1, std::min(workers, texts.size()));
+  std::atomic<std::size_t> next{0};
+  std::vector<std::exception_ptr> errors(workers);
+  auto work = [&](std::size_t w) {
+    try {
+      for (std::size_t i; (i = next.fetch_add(1)) < texts.size();) out[i] = encode_impl(texts[i], added_tokens);
+    } catch (...) {
+      errors[w] = std::current_exception();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t w = 1; w < workers; ++w) threads.emplace_back(work, w);
+  work(0);
+  for (auto& t : threads) t.join();
+  for (const auto& e : errors)
+    if (e) std::rethrow_exception(e);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Decoding
 
 inline std::string Tokenizer::decode(const std::vector<int>& ids, bool skip_special_tokens) const {
   std::string out;
@@ -220,7 +285,7 @@ inline std::string Tokenizer::decode_text(const std::vector<int>& ids, bool skip
 
 inline int Tokenizer::token_to_id(std::string_view token) const {
   if (!d_) return -1;
-  for (const auto& [str, id] : d_->specials)
+  for (const auto& [str, id] : d_->added)
     if (str == token) return id;
   return d_->index.find(token);
 }
@@ -255,31 +320,28 @@ inline std::string TokenStreamDecoder::flush() {
 // ---------------------------------------------------------------------------------------------------
 // Loading
 
-inline Tokenizer Tokenizer::build(std::vector<std::pair<std::string, int>> vocab,
-                                  const std::vector<std::pair<std::string, std::string>>& merges,
-                                  const std::vector<std::pair<std::string, int>>& added_special,
-                                  const std::string& source) {
+inline Tokenizer Tokenizer::build(const detail::TokenizerFiles& f) {
   auto d = std::make_shared<detail::TokenizerData>();
-  d->source = source;
+  d->source = f.source;
   const auto& alphabet = detail::byte_alphabet();
   int max_id = -1;
-  for (const auto& [tok, id] : vocab) max_id = std::max(max_id, id);
-  for (const auto& [tok, id] : added_special) max_id = std::max(max_id, id);
+  for (const auto& [tok, id] : f.vocab) max_id = std::max(max_id, id);
+  for (const auto& t : f.added) max_id = std::max(max_id, t.id);
   // Ids index arrays: a vocabulary is dense (0..n-1) in practice; refuse ids far past the count.
-  const std::size_t listed = vocab.size() + added_special.size();
+  const std::size_t listed = f.vocab.size() + f.added.size();
   if (static_cast<std::size_t>(max_id) >= 2 * listed + 1024)
-    detail::fail(source, "token id " + std::to_string(max_id) + " is far past the " + std::to_string(listed) +
-                             " tokens listed (ids must be dense)");
+    detail::fail(f.source, "token id " + std::to_string(max_id) + " is far past the " + std::to_string(listed) +
+                               " tokens listed (ids must be dense)");
   const std::size_t n = static_cast<std::size_t>(max_id + 1);
   d->bytes.assign(n, std::string());
   d->present.assign(n, false);
   d->special.assign(n, false);
   std::vector<bool> ordinary(n, false);
   std::string raw;
-  for (const auto& [tok, id] : vocab) {
+  for (const auto& [tok, id] : f.vocab) {
     const auto i = static_cast<std::size_t>(id);
     if (d->present[i] && d->bytes[i] != tok)
-      detail::fail(source, "id " + std::to_string(id) + " is given to two tokens");
+      detail::fail(f.source, "id " + std::to_string(id) + " is given to two tokens");
     d->present[i] = true;
     if (alphabet.to_bytes(tok, raw)) {
       d->bytes[i] = raw;
@@ -288,19 +350,20 @@ inline Tokenizer Tokenizer::build(std::vector<std::pair<std::string, int>> vocab
       d->bytes[i] = tok;  // not byte-level text: an added token, kept as its UTF-8
     }
   }
-  auto mark_special = [&](const std::string& text, int id) {
-    const auto i = static_cast<std::size_t>(id);
+  // Added tokens are matched as literal text by encode(); vocab.json + merges.txt has only GPT-2's.
+  std::vector<detail::AddedToken> added = f.added;
+  if (added.empty())
+    for (const auto& [tok, id] : f.vocab)
+      if (tok == "<|endoftext|>") added.push_back({tok, id, true});
+  for (const auto& t : added) {
+    const auto i = static_cast<std::size_t>(t.id);
     d->present[i] = true;
-    d->special[i] = true;
+    d->special[i] = t.special;
     ordinary[i] = false;
-    d->bytes[i] = text;
-    d->specials.emplace_back(text, id);
-  };
-  for (const auto& [text, id] : added_special) mark_special(text, id);
-  if (added_special.empty())
-    for (const auto& [tok, id] : vocab)
-      if (tok == "<|endoftext|>") mark_special(tok, id);
-  std::sort(d->specials.begin(), d->specials.end(),
+    d->bytes[i] = t.content;
+    d->added.emplace_back(t.content, t.id);
+  }
+  std::sort(d->added.begin(), d->added.end(),
             [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
   d->index.build(d->bytes, ordinary);
@@ -310,116 +373,48 @@ inline Tokenizer Tokenizer::build(std::vector<std::pair<std::string, int>> vocab
     if (d->byte_token[b] < 0) {
       char hex[8];
       std::snprintf(hex, sizeof hex, "0x%02X", b);
-      detail::fail(source, std::string("no token for byte ") + hex +
-                               " (a byte-level BPE vocabulary has one for each of the 256 bytes)");
+      detail::fail(f.source, std::string("no token for byte ") + hex +
+                                 " (a byte-level BPE vocabulary has one for each of the 256 bytes)");
     }
   }
-  d->merges.reserve(merges.size());
+  d->merges.reserve(f.merges.size());
   std::string ra, rb;
-  for (std::size_t r = 0; r < merges.size(); ++r) {
-    const auto& [a, b] = merges[r];
-    const std::string where = source + ": merge " + std::to_string(r + 1) + " '" + a + " " + b + "'";
-    if (!alphabet.to_bytes(a, ra) || !alphabet.to_bytes(b, rb)) detail::fail(where, "has a character outside GPT-2's byte alphabet");
+  for (std::size_t r = 0; r < f.merges.size(); ++r) {
+    const auto& [a, b] = f.merges[r];
+    const std::string where = f.source + ": merge " + std::to_string(r + 1) + " '" + a + " " + b + "'";
+    if (!alphabet.to_bytes(a, ra) || !alphabet.to_bytes(b, rb) || ra.empty() || rb.empty())
+      detail::fail(where, "has a character outside GPT-2's byte alphabet");
     const int left = d->index.find(ra), right = d->index.find(rb), merged = d->index.find(ra + rb);
     if (left < 0 || right < 0 || merged < 0)
       detail::fail(where, "uses or makes a token that is not in the vocabulary");
-    d->merges.insert(left, right, detail::Merge{static_cast<int>(r), merged});
+    d->merges.insert(left, right, static_cast<int>(r), merged, static_cast<std::uint8_t>(ra.back()),
+                     static_cast<std::uint8_t>(rb.front()));
   }
-  // A piece that is itself a token can skip the merge loop only if the loop would give that token.
+  // A piece that is itself a token skips BPE when BPE would give that token anyway (true of every
+  // GPT-2 token), or always when tokenizer.json says ignore_merges.
   d->whole.assign(n, false);
-  std::vector<int> sym;
+  detail::BpeScratch scratch;
+  std::vector<int> ids;
   for (std::size_t id = 0; id < n; ++id) {
-    if (!ordinary[id] || d->bytes[id].empty()) continue;
-    if (d->index.find(d->bytes[id]) != static_cast<int>(id)) continue;  // a duplicate spelling
-    sym.clear();
-    for (unsigned char c : d->bytes[id]) sym.push_back(d->byte_token[c]);
-    if (sym.size() <= 64) detail::bpe_merge_scan(d->merges, sym);
-    else detail::bpe_merge_heap(d->merges, sym);
-    d->whole[id] = sym.size() == 1 && sym[0] == static_cast<int>(id);
+    const std::string& b = d->bytes[id];
+    if (!ordinary[id] || b.empty() || d->index.find(b) != static_cast<int>(id)) continue;  // or a second spelling
+    ids.clear();
+    if (!f.ignore_merges)
+      detail::bpe_encode(d->merges, d->byte_token, reinterpret_cast<const std::uint8_t*>(b.data()), b.size(), scratch,
+                         ids);
+    d->whole[id] = f.ignore_merges || (ids.size() == 1 && ids[0] == static_cast<int>(id));
   }
   Tokenizer t;
   t.d_ = std::move(d);
   return t;
 }
 
-namespace detail {
-
-inline std::vector<std::pair<std::string, int>> read_vocab_object(const json& j, const std::string& where) {
-  if (!j.is_object()) fail(where, "vocabulary must be a JSON object of token -> id");
-  if (j.empty()) fail(where, "vocabulary is empty");
-  std::vector<std::pair<std::string, int>> vocab;
-  vocab.reserve(j.size());
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it->is_number_integer() || it->get<long long>() < 0 || it->get<long long>() >= (1 << 24))
-      fail(where, "token '" + it.key() + "' has id " + it->dump() + ", expected an integer in [0, 16777216)");
-    vocab.emplace_back(it.key(), static_cast<int>(it->get<long long>()));
-  }
-  return vocab;
-}
-
-inline std::vector<std::pair<std::string, std::string>> parse_merges_txt(const std::string& text,
-                                                                         const std::string& file) {
-  std::vector<std::pair<std::string, std::string>> merges;
-  std::size_t line_no = 0;
-  for (std::size_t pos = 0; pos < text.size();) {
-    std::size_t e = text.find('\n', pos);
-    if (e == std::string::npos) e = text.size();
-    std::string line = text.substr(pos, e - pos);
-    pos = e + 1;
-    ++line_no;
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (line.empty() || (line_no == 1 && line.rfind("#version", 0) == 0)) continue;
-    const std::size_t sp = line.find(' ');
-    if (sp == std::string::npos || sp == 0 || sp + 1 == line.size() || line.find(' ', sp + 1) != std::string::npos)
-      fail(file + ":" + std::to_string(line_no), "expected two tokens separated by one space, got '" +
-                                                     line.substr(0, 80) + "'");
-    merges.emplace_back(line.substr(0, sp), line.substr(sp + 1));
-  }
-  return merges;
-}
-
-}  // namespace detail
-
 inline Tokenizer Tokenizer::from_vocab_and_merges(const std::string& vocab_path, const std::string& merges_path) {
-  const detail::json j = detail::parse_json(detail::read_text_file(vocab_path), vocab_path);
-  auto vocab = detail::read_vocab_object(j, vocab_path);
-  const auto merges = detail::parse_merges_txt(detail::read_text_file(merges_path), merges_path);
-  return build(std::move(vocab), merges, {}, vocab_path + " + " + merges_path);
+  return build(detail::read_vocab_and_merges(vocab_path, merges_path));
 }
 
 inline Tokenizer Tokenizer::from_tokenizer_json(const std::string& path) {
-  const detail::json j = detail::parse_json(detail::read_text_file(path), path);
-  if (!j.is_object() || !j.contains("model") || !j["model"].is_object()) detail::fail(path, "missing 'model' object");
-  const detail::json& m = j["model"];
-  const std::string type = detail::json_string(m, "type", path, "BPE");
-  if (type != "BPE") detail::fail(path, "model.type is '" + type + "', expected BPE (GPT-2's tokenizer)");
-  if (!m.contains("vocab")) detail::fail(path, "missing model.vocab");
-  auto vocab = detail::read_vocab_object(m["vocab"], path + ": model.vocab");
-  std::vector<std::pair<std::string, std::string>> merges;
-  if (m.contains("merges")) {
-    if (!m["merges"].is_array()) detail::fail(path, "model.merges must be an array");
-    for (const auto& e : m["merges"]) {
-      if (e.is_string()) {  // "a b"
-        const std::string s = e.get<std::string>();
-        const std::size_t sp = s.find(' ');
-        if (sp == std::string::npos || sp == 0 || sp + 1 == s.size())
-          detail::fail(path, "model.merges entry '" + s + "' is not two tokens separated by a space");
-        merges.emplace_back(s.substr(0, sp), s.substr(sp + 1));
-      } else if (e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string()) {  // ["a", "b"]
-        merges.emplace_back(e[0].get<std::string>(), e[1].get<std::string>());
-      } else {
-        detail::fail(path, "model.merges entry " + e.dump() + " is neither \"a b\" nor [\"a\", \"b\"]");
-      }
-    }
-  }
-  std::vector<std::pair<std::string, int>> added;
-  if (j.contains("added_tokens") && j["added_tokens"].is_array())
-    for (const auto& t : j["added_tokens"])
-      if (t.is_object() && t.value("special", false) && t.contains("content") && t["content"].is_string() &&
-          t.contains("id") && t["id"].is_number_integer() && t["id"].get<long long>() >= 0 &&
-          t["id"].get<long long>() < (1 << 24))
-        added.emplace_back(t["content"].get<std::string>(), t["id"].get<int>());
-  return build(std::move(vocab), merges, added, path);
+  return build(detail::read_tokenizer_json(path));
 }
 
 inline Tokenizer Tokenizer::from_pretrained(const std::string& dir) {

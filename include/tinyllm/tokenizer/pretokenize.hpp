@@ -17,14 +17,31 @@ struct ClassedChar {
   CharClass cls;
 };
 
+// Classes of the ASCII bytes: letters, digits, the six White_Space controls and space; the rest "other".
+struct AsciiClasses {
+  CharClass of[128] = {};
+  constexpr AsciiClasses() {
+    for (int b = 0; b < 128; ++b) {
+      const bool letter = (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z');
+      const bool digit = b >= '0' && b <= '9';
+      const bool space = b == ' ' || (b >= 0x09 && b <= 0x0D);
+      of[b] = letter ? cls_letter : digit ? cls_number : space ? cls_space : cls_other;
+    }
+  }
+};
+inline constexpr AsciiClasses ascii_classes{};
+
+// The character at s[i] (i < n) and its class. ASCII and well-formed 2- and 3-byte characters (all
+// of the BMP) are decoded inline; the rest, invalid bytes included, by decode_utf8.
 inline ClassedChar classed_char(const std::uint8_t* s, std::size_t n, std::size_t i) {
-  const std::uint8_t b = s[i];
-  if (b < 0x80) {
-    // ASCII: letters, digits, the six White_Space controls and space; the rest is "other".
-    const bool letter = (b | 0x20) >= 'a' && (b | 0x20) <= 'z';
-    const bool digit = b >= '0' && b <= '9';
-    const bool space = b == ' ' || (b >= 0x09 && b <= 0x0D);
-    return {1, letter ? cls_letter : digit ? cls_number : space ? cls_space : cls_other};
+  const std::uint8_t b0 = s[i];
+  if (b0 < 0x80) return {1, ascii_classes.of[b0]};
+  if (i + 2 < n && (b0 & 0xF0) == 0xE0 && (s[i + 1] & 0xC0) == 0x80 && (s[i + 2] & 0xC0) == 0x80) {
+    const std::uint32_t cp =
+        (std::uint32_t(b0 & 0x0F) << 12) | (std::uint32_t(s[i + 1] & 0x3F) << 6) | (s[i + 2] & 0x3F);
+    if (cp >= 0x800 && (cp < 0xD800 || cp > 0xDFFF)) return {3, char_class(cp)};
+  } else if (i + 1 < n && b0 >= 0xC2 && b0 <= 0xDF && (s[i + 1] & 0xC0) == 0x80) {
+    return {2, char_class((std::uint32_t(b0 & 0x1F) << 6) | (s[i + 1] & 0x3F))};
   }
   const Utf8Char c = decode_utf8(s, n, i);
   return {c.len, c.valid ? char_class(c.cp) : cls_other};
@@ -33,6 +50,11 @@ inline ClassedChar classed_char(const std::uint8_t* s, std::size_t n, std::size_
 // End of the run of characters of class `cls` that starts at i.
 inline std::size_t run_end(const std::uint8_t* s, std::size_t n, std::size_t i, CharClass cls) {
   while (i < n) {
+    if (s[i] < 0x80) {  // the common case, without the multi-byte paths
+      if (ascii_classes.of[s[i]] != cls) break;
+      ++i;
+      continue;
+    }
     const ClassedChar c = classed_char(s, n, i);
     if (c.cls != cls) break;
     i += c.len;
