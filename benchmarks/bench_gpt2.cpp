@@ -2,7 +2,10 @@
 // prompt tokens/s and its share of the fp32 FMA peak, at 1 and 2 threads, Eigen's GEMM on the same
 // shapes, decoding cost at position 1000 vs 10, and peak memory. Limits are measured in the same run.
 //
-//   bench_gpt2 [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3]
+//   bench_gpt2 [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3] [--weights f32,f16,bf16,q8]
+//
+// --weights adds, per weight type, decode ms/token and its share of that type's bandwidth limit
+// (the bytes of its matrices), and the prompt speed, at the highest thread count.
 //
 // DIR (default: gpt2-124m-random next to the binary) is written once with random weights.
 #include <cstdio>
@@ -31,11 +34,11 @@ std::size_t status_kb(const char* key) {  // VmHWM / VmRSS from /proc/self/statu
   return 0;
 }
 
-// Bytes of weights one decoding step reads: every matrix and vector of the blocks, ln_f and the head.
-double weight_bytes_per_token(const tinyllm::GPT2Config& c) {
-  const double C = c.n_embd, I = c.inner_dim(), V = c.vocab_size;
-  const double per_layer = C * 3 * C + 3 * C + C * C + C + C * I + I + I * C + C + 4 * C;
-  return 4.0 * (c.n_layer * per_layer + 2 * C + V * C + C /* wpe row */);
+// Bytes one decoding step reads: every matrix (in its type), the F32 vectors, a row of wpe.
+double weight_bytes_per_token(const tinyllm::GPT2Config& c, const tinyllm::GPT2Weights& w) {
+  const double C = c.n_embd, I = c.inner_dim();
+  const double vectors = c.n_layer * (3 * C + C + I + C + 4 * C) + 2 * C + C;
+  return static_cast<double>(tinyllm::matrix_bytes(w)) + 4.0 * vectors;
 }
 double kv_bytes_read(const tinyllm::GPT2Config& c, int position) {
   return 4.0 * 2 * c.n_layer * static_cast<double>(position) * c.n_embd;
@@ -128,6 +131,7 @@ int main(int argc, char** argv) {
   std::string dir;
   std::vector<int> thread_counts = {1, 2};
   int tokens = 64, prompt_len = 494, reps = 3;
+  std::vector<std::string> weight_types;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--dir") dir = argv[i + 1];
@@ -135,6 +139,11 @@ int main(int argc, char** argv) {
     else if (a == "--tokens") tokens = std::atoi(argv[i + 1]);
     else if (a == "--prompt") prompt_len = std::atoi(argv[i + 1]);
     else if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    else if (a == "--weights") {
+      std::stringstream ss(argv[i + 1]);
+      std::string item;
+      while (std::getline(ss, item, ',')) weight_types.push_back(item);
+    }
     else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3]\n", argv[0]);
       return 2;
@@ -160,7 +169,7 @@ int main(int argc, char** argv) {
   const Model m = Model::from_pretrained(dir);
   std::printf("\nload: %.0f ms (model.safetensors %.0f MB, mapped)\n", bench::seconds_since(t0) * 1e3, file_bytes / 1e6);
   const auto& c = m.config();
-  const double wbytes = weight_bytes_per_token(c);
+  const double wbytes = weight_bytes_per_token(c, m.weights());
 
   for (int t : thread_counts) {
     tinyllm::set_num_threads(t);
@@ -181,6 +190,28 @@ int main(int argc, char** argv) {
   const double kv = static_cast<double>(2 * c.n_layer) * c.n_positions * c.n_embd * 4;
   std::printf("\npeak resident memory %.0f MB; bound: file %.0f MB + full KV cache %.0f MB + 64 MB = %.0f MB\n",
               status_kb("VmHWM:") / 1e3, file_bytes / 1e6, kv / 1e6, (file_bytes + kv) / 1e6 + 64);
+
+  if (!weight_types.empty()) {
+    const int t = thread_counts.back();
+    tinyllm::set_num_threads(t);
+    const double B = bw[static_cast<std::size_t>(t)], P = peak[static_cast<std::size_t>(t)];
+    std::printf("\nweight types, %d thread%s (limit: the bytes of that type's matrices / read bandwidth):\n", t, t > 1 ? "s" : "");
+    for (const auto& name : weight_types) {
+      tinyllm::LoadOptions opts;
+      opts.weight_type = name == "f16" ? tinyllm::WeightType::F16 : name == "bf16" ? tinyllm::WeightType::BF16
+                       : name == "q8" ? tinyllm::WeightType::Q8 : tinyllm::WeightType::F32;
+      const auto l0 = bench::clock_type::now();
+      const Model mt = Model::from_pretrained(dir, opts);
+      const double load_ms = bench::seconds_since(l0) * 1e3;
+      const double bytes = weight_bytes_per_token(c, mt.weights()) + kv_bytes_read(c, 8 + tokens / 2);
+      const double ms = decode_ms(mt, 8, tokens, reps), floor_ms = bytes / B * 1e3;
+      const double ps = prompt_seconds(mt, prompt_len, reps);
+      std::printf("  %-4s %4.0f MB: decode %6.2f ms/token, floor %5.2f ms -> %3.0f%% of the limit; prompt %4.0f tokens/s "
+                  "(%2.0f%% of FMA peak); load %.0f ms\n",
+                  name.c_str(), bytes / 1e6, ms, floor_ms, 100.0 * floor_ms / ms, prompt_len / ps,
+                  100.0 * prompt_flops(c, prompt_len) / ps / P, load_ms);
+    }
+  }
 
   std::printf("\nGEMM on the prompt's shapes (T = %d):\n", prompt_len);
   for (int t : thread_counts) {
