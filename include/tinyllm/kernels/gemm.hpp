@@ -60,7 +60,7 @@ inline void pack_b(const Load& b, std::size_t j0, std::size_t j_end, std::size_t
     float* dst = bp + (q - j0) * kc;
     for (std::size_t k = 0; k < kc; ++k) {
       float* d = dst + k * NR;
-      if (nr == NR) {
+      if (nr == NR && q % W == 0) {
         store(d, b.load(k0 + k, q));
         store(d + W, b.load(k0 + k, q + W));
       } else {

@@ -24,32 +24,47 @@ template <class Load>
 inline void gemv(const float* x, const Load& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
-  constexpr std::size_t chunk = 1024;  // floats of y per sweep: 4 KB
+  constexpr std::size_t chunk = 1024;   // floats of y per sweep: 4 KB
+  constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   alignas(64) float acc[chunk];
   for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
-    const std::size_t nc = std::min(chunk, n_end - c0), nv = nc - nc % W;
+    const std::size_t nc = std::min(chunk, n_end - c0);
+    // columns [c0, v0) and [v1, c0 + nc) one at a time; between them batches at multiples of W
+    const std::size_t v0 = std::min(c0 + nc, (c0 + W - 1) / W * W), v1 = std::max(v0, (c0 + nc) / W * W);
     for (std::size_t j = 0; j < nc; ++j) acc[j] = bias ? bias[c0 + j] : 0.0f;
+    float* av = acc + (v0 - c0);
+    auto scalar_columns = [&](std::size_t k, std::size_t rows) {
+      auto column = [&](std::size_t c) {
+        float a = acc[c - c0];
+        for (std::size_t r = 0; r < rows; ++r) a = std::fma(x[k + r], w.at(k + r, c), a);
+        acc[c - c0] = a;
+      };
+      for (std::size_t c = c0; c < v0; ++c) column(c);
+      for (std::size_t c = v1; c < c0 + nc; ++c) column(c);
+    };
     std::size_t k = 0;
     for (; k + 4 <= K; k += 4) {
       const fbatch x0(x[k]), x1(x[k + 1]), x2(x[k + 2]), x3(x[k + 3]);
-      for (std::size_t j = 0; j < nv; j += W) {
-        fbatch a = fbatch::load_aligned(acc + j);
-        a = xsimd::fma(x0, w.load(k, c0 + j), a);
-        a = xsimd::fma(x1, w.load(k + 1, c0 + j), a);
-        a = xsimd::fma(x2, w.load(k + 2, c0 + j), a);
-        a = xsimd::fma(x3, w.load(k + 3, c0 + j), a);
-        a.store_aligned(acc + j);
+      const bool ahead = k + 8 <= K;  // prefetch the next four rows' lines of this column range
+      for (std::size_t cl = v0; cl < v1; cl += line) {
+        if (ahead)
+          for (std::size_t r = 4; r < 8; ++r) w.prefetch(k + r, cl);
+        const std::size_t c_end = std::min(v1, cl + line);
+        for (std::size_t c = cl; c < c_end; c += W) {
+          fbatch a = load(av + (c - v0));
+          a = xsimd::fma(x0, w.load(k, c), a);
+          a = xsimd::fma(x1, w.load(k + 1, c), a);
+          a = xsimd::fma(x2, w.load(k + 2, c), a);
+          a = xsimd::fma(x3, w.load(k + 3, c), a);
+          store(av + (c - v0), a);
+        }
       }
-      for (std::size_t j = nv; j < nc; ++j)
-        acc[j] = std::fma(x[k + 3], w.at(k + 3, c0 + j),
-                          std::fma(x[k + 2], w.at(k + 2, c0 + j),
-                                   std::fma(x[k + 1], w.at(k + 1, c0 + j), std::fma(x[k], w.at(k, c0 + j), acc[j]))));
+      if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 4);
     }
     for (; k < K; ++k) {
       const fbatch x0(x[k]);
-      for (std::size_t j = 0; j < nv; j += W)
-        xsimd::fma(x0, w.load(k, c0 + j), fbatch::load_aligned(acc + j)).store_aligned(acc + j);
-      for (std::size_t j = nv; j < nc; ++j) acc[j] = std::fma(x[k], w.at(k, c0 + j), acc[j]);
+      for (std::size_t c = v0; c < v1; c += W) store(av + (c - v0), xsimd::fma(x0, w.load(k, c), load(av + (c - v0))));
+      if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 1);
     }
     activate(acc, nc, ep);
     for (std::size_t j = 0; j < nc; ++j) y[c0 + j] = acc[j];
@@ -66,19 +81,25 @@ namespace gemv_detail {
 // y[m, n..n+R) for m < MX: R rows of w (from row n) against MX rows of x; lanes accumulate in k
 // order, then reduce_add, then the scalar tail: the same arithmetic for every (m, n) whatever MX is.
 template <std::size_t R, std::size_t MX, class Load>
-inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_t n, float* y, std::size_t ldy,
-                      std::size_t K) {
+inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_t n, std::size_t n_end, float* y,
+                      std::size_t ldy, std::size_t K) {
   constexpr std::size_t W = simd_width;
+  constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   const std::size_t kv = K - K % W;
+  const std::size_t ahead = std::min(R, n_end - std::min(n_end, n + R));  // rows of the next block to prefetch
   fbatch acc[MX][R];
   for (std::size_t m = 0; m < MX; ++m)
     for (std::size_t r = 0; r < R; ++r) acc[m][r] = fbatch(0.0f);
-  for (std::size_t k = 0; k < kv; k += W) {
-    fbatch wr[R];
-    for (std::size_t r = 0; r < R; ++r) wr[r] = w.load(n + r, k);
-    for (std::size_t m = 0; m < MX; ++m) {
-      const fbatch xv = load(x + m * ldx + k);
-      for (std::size_t r = 0; r < R; ++r) acc[m][r] = xsimd::fma(xv, wr[r], acc[m][r]);
+  for (std::size_t kl = 0; kl < kv; kl += line) {  // one cache line of each row per outer step
+    for (std::size_t r = 0; r < ahead; ++r) w.prefetch(n + R + r, kl);
+    const std::size_t k_end = std::min(kv, kl + line);
+    for (std::size_t k = kl; k < k_end; k += W) {
+      fbatch wr[R];
+      for (std::size_t r = 0; r < R; ++r) wr[r] = w.load(n + r, k);
+      for (std::size_t m = 0; m < MX; ++m) {
+        const fbatch xv = load(x + m * ldx + k);
+        for (std::size_t r = 0; r < R; ++r) acc[m][r] = xsimd::fma(xv, wr[r], acc[m][r]);
+      }
     }
   }
   for (std::size_t m = 0; m < MX; ++m)
@@ -90,12 +111,12 @@ inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_
 }
 
 template <std::size_t R, class Load>
-inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load& w, std::size_t n, float* y,
-                     std::size_t ldy, std::size_t K) {
+inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load& w, std::size_t n, std::size_t n_end,
+                     float* y, std::size_t ldy, std::size_t K) {
   std::size_t m = 0;
-  for (; m + 3 <= M; m += 3) dot_block<R, 3>(x + m * ldx, ldx, w, n, y + m * ldy, ldy, K);
-  if (M - m == 2) dot_block<R, 2>(x + m * ldx, ldx, w, n, y + m * ldy, ldy, K);
-  if (M - m == 1) dot_block<R, 1>(x + m * ldx, ldx, w, n, y + m * ldy, ldy, K);
+  for (; m + 3 <= M; m += 3) dot_block<R, 3>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
+  if (M - m == 2) dot_block<R, 2>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
+  if (M - m == 1) dot_block<R, 1>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
 }
 
 }  // namespace gemv_detail
@@ -107,8 +128,8 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
                    std::size_t K, std::size_t n_begin, std::size_t n_end) {
   with_loader(w, [&](const auto& load) {
     std::size_t n = n_begin;
-    for (; n + 4 <= n_end; n += 4) gemv_detail::dot_rows<4>(M, x, ldx, load, n, y + n, ldy, K);
-    for (; n < n_end; ++n) gemv_detail::dot_rows<1>(M, x, ldx, load, n, y + n, ldy, K);
+    for (; n + 4 <= n_end; n += 4) gemv_detail::dot_rows<4>(M, x, ldx, load, n, n_end, y + n, ldy, K);
+    for (; n < n_end; ++n) gemv_detail::dot_rows<1>(M, x, ldx, load, n, n_end, y + n, ldy, K);
   });
 }
 

@@ -33,16 +33,23 @@ namespace tinyllm::kernels {
 
 namespace simd {
 
-// Row loaders: load(r, c) gives elements (r, c .. c+W) of a row-major matrix as a float batch;
-// at(r, c) one element. One type per WeightType so kernels are compiled per type.
+// Row loaders: load(r, c) gives elements (r, c .. c+W) of a row-major matrix as a float batch, for
+// c a multiple of the batch width W (so a Q8 batch never straddles two scale blocks); at(r, c) one
+// element; prefetch(r, c) asks for the cache line of (r, c). One type per WeightType so kernels are
+// compiled per type. `bytes` is the size of one element.
+inline void prefetch_line(const void* p) { __builtin_prefetch(p, 0, 3); }
+
 struct LoadF32 {
+  static constexpr std::size_t bytes = 4;
   const float* p;
   std::size_t ld;
   fbatch load(std::size_t r, std::size_t c) const { return kernels::load(p + r * ld + c); }
   float at(std::size_t r, std::size_t c) const { return p[r * ld + c]; }
+  void prefetch(std::size_t r, std::size_t c) const { prefetch_line(p + r * ld + c); }
 };
 
 struct LoadF16 {
+  static constexpr std::size_t bytes = 2;
   const std::uint16_t* p;
   std::size_t ld;
   fbatch load(std::size_t r, std::size_t c) const {
@@ -58,9 +65,11 @@ struct LoadF16 {
 #endif
   }
   float at(std::size_t r, std::size_t c) const { return detail::f16_to_f32(p[r * ld + c]); }
+  void prefetch(std::size_t r, std::size_t c) const { prefetch_line(p + r * ld + c); }
 };
 
 struct LoadBF16 {
+  static constexpr std::size_t bytes = 2;
   const std::uint16_t* p;
   std::size_t ld;
   fbatch load(std::size_t r, std::size_t c) const {
@@ -78,28 +87,34 @@ struct LoadBF16 {
 #endif
   }
   float at(std::size_t r, std::size_t c) const { return detail::bf16_to_f32(p[r * ld + c]); }
+  void prefetch(std::size_t r, std::size_t c) const { prefetch_line(p + r * ld + c); }
 };
 
 struct LoadQ8 {
+  static constexpr std::size_t bytes = 1;
   const std::int8_t* q;
   const float* scale;  // [rows, lds]
   std::size_t ld, lds;
   fbatch load(std::size_t r, std::size_t c) const {
+    static_assert(q8_block % simd_width == 0, "a batch must not straddle two scale blocks");
+    const fbatch sc(scale[r * lds + c / q8_block]);
     const std::int8_t* s = q + r * ld + c;
-    if (c % q8_block + simd_width <= q8_block) {  // one scale for the whole batch
-      const fbatch sc(scale[r * lds + c / q8_block]);
 #if TINYLLM_SIMD_512
-      return fbatch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))))) * sc;
+    return fbatch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))))) * sc;
 #elif TINYLLM_SIMD_256
-      return fbatch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))))) * sc;
-#endif
-    }
+    return fbatch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))))) * sc;
+#else
     alignas(64) float v[simd_width];
-    for (std::size_t i = 0; i < simd_width; ++i) v[i] = at(r, c + i);
-    return fbatch::load_aligned(v);
+    for (std::size_t i = 0; i < simd_width; ++i) v[i] = static_cast<float>(s[i]);
+    return fbatch::load_aligned(v) * sc;
+#endif
   }
   float at(std::size_t r, std::size_t c) const {
     return static_cast<float>(q[r * ld + c]) * scale[r * lds + c / q8_block];
+  }
+  void prefetch(std::size_t r, std::size_t c) const {
+    prefetch_line(q + r * ld + c);
+    if (c % (16 * q8_block) == 0) prefetch_line(scale + r * lds + c / q8_block);
   }
 };
 
