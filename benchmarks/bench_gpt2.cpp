@@ -103,7 +103,7 @@ void gemm_compare(int threads, int M, int K, int N) {
   tinyllm::set_num_threads(threads);
   const double flops = 2.0 * M * K * N;
   std::vector<double> te, tt;
-  const tinyllm::WeightView bv{tinyllm::WeightType::F32, B.data(), nullptr, static_cast<std::size_t>(K), static_cast<std::size_t>(N)};
+  const tinyllm::WeightView bv = tinyllm::f32_matrix(B.data(), static_cast<std::size_t>(K), static_cast<std::size_t>(N));
   tinyllm::LinearWeights w{bv, bias.data(), K, N};
   for (int r = 0; r < 5; ++r) {
     auto t0 = bench::clock_type::now();

@@ -89,13 +89,19 @@ TEST_CASE("activations match their definitions at known points") {
 
 namespace {
 
-// A matrix of floats held as `type` (converted as the loader converts).
+// A matrix of floats held as `type` (converted as the loader converts); outputs_are_rows for a
+// matrix used as W x (gemv_t), else x @ W.
 struct Typed {
-  tinyllm::detail::AlignedBuffer data, scale;
+  tinyllm::detail::MatrixBuffers buffers;
   tinyllm::WeightView view;
-  Typed(const std::vector<float>& values, std::size_t rows, std::size_t cols, tinyllm::WeightType type) {
-    const tinyllm::WeightView f32{tinyllm::WeightType::F32, values.data(), nullptr, rows, cols};
-    view = tinyllm::detail::convert_matrix(f32, type, data, scale);
+  Typed(const std::vector<float>& values, std::size_t rows, std::size_t cols, tinyllm::WeightType type,
+        bool outputs_are_rows = false) {
+    tinyllm::WeightView f32;
+    f32.data = values.data();
+    f32.rows = rows;
+    f32.cols = cols;
+    f32.outputs_are_rows = outputs_are_rows;
+    view = tinyllm::detail::convert_matrix(f32, type, buffers);
   }
 };
 
@@ -112,7 +118,7 @@ TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges, for ever
         CAPTURE(K);
         CAPTURE(N);
         auto x = random_floats(3 * K, K + N), wf = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
-        const Typed w(wf, K, N, type), wt(wf, N, K, type);  // [K, N] and, for gemv_t, [N, K]
+        const Typed w(wf, K, N, type), wt(wf, N, K, type, true);  // [K, N] and, for gemv_t, [N, K]
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
           std::vector<float> ys(N), yv(N);
           // two ranges, as two threads would take them, one starting at an odd column
@@ -180,7 +186,7 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
         CAPTURE(N);
         const std::size_t M = 7;
         auto a = random_floats(M * K, K), bf = random_floats(K * N, N), bias = random_floats(N, 3);
-        const Typed b(bf, K, N, type), bt(bf, N, K, type);
+        const Typed b(bf, K, N, type), bt(bf, N, K, type, true);
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
           std::vector<float> batch(M * N), row(N);
           k::simd::gemm(M, K, a.data(), K, b.view, bias.data(), batch.data(), N, 0, N, ep);
@@ -200,10 +206,10 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
 }
 
 TEST_CASE("weight types round as documented") {
-  // F16 / BF16: round to nearest even of the F32 value; Q8: |w - q*scale| <= scale / 2 per block.
+  // F16 / BF16: round to nearest even of the F32 value; Q8: |w - q*scale| <= scale / 2 per block of 32
+  // along the reduction (rows of a [K, N] Conv1D matrix), with an all-zero block exactly zero.
   auto wf = random_floats(64 * 100, 77, 0.05f);
-  wf[5] = 0.0f;
-  for (std::size_t i = 32; i < 64; ++i) wf[i] = 0.0f;  // an all-zero block: scale 0, exact zeros
+  for (std::size_t k = 32; k < 64; ++k) wf[k * 100 + 7] = 0.0f;  // column 7, block 1: all zero
   const Typed h(wf, 64, 100, tinyllm::WeightType::F16), b(wf, 64, 100, tinyllm::WeightType::BF16),
       q(wf, 64, 100, tinyllm::WeightType::Q8);
   for (std::size_t r = 0; r < 64; ++r)
@@ -211,10 +217,42 @@ TEST_CASE("weight types round as documented") {
       const float w = wf[r * 100 + c];
       CHECK(k::weight_at(h.view, r, c) == tinyllm::detail::f16_to_f32(tinyllm::detail::f32_to_f16(w)));
       CHECK(k::weight_at(b.view, r, c) == tinyllm::detail::bf16_to_f32(tinyllm::detail::f32_to_bf16(w)));
-      const float scale = q.view.scale[r * q.view.scale_cols() + c / 32];
+      const float scale = q.view.scale[k::q8_block_index(q.view, r, c)];
       CHECK(std::abs(k::weight_at(q.view, r, c) - w) <= scale * 0.5f + 1e-12f);
     }
-  CHECK(q.view.scale[1] == 0.0f);  // row 0, columns 32..63: block 1 of row 0
+  CHECK(q.view.scale[k::q8_block_index(q.view, 40, 7)] == 0.0f);
+  CHECK(k::weight_at(q.view, 40, 7) == 0.0f);
+  // The packed layout pads the reduction to 32 and the outputs to 32 with zeros.
+  CHECK(q.view.k_pad() == 64);
+  CHECK(q.view.o_pad() == 128);
+}
+
+TEST_CASE("Q8 products: the int8 kernels equal their scalar twin bitwise") {
+  for (std::size_t K : {5, 32, 100, 768})
+    for (std::size_t N : {1, 17, 64, 100}) {
+      CAPTURE(K);
+      CAPTURE(N);
+      auto wf = random_floats(K * N, K + N, 0.05f), bias = random_floats(N, 1), x = random_floats(5 * K, 2);
+      const Typed w(wf, K, N, tinyllm::WeightType::Q8);
+      std::vector<float> ys(N), yv(N), cs(5 * N), cv(5 * N);
+      k::scalar::gemv(x.data(), w.view, bias.data(), ys.data(), K, 0, N);
+      k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, 0, N / 2);
+      k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, N / 2, N);
+      CHECK(ys == yv);
+      k::scalar::gemm(5, K, x.data(), K, w.view, bias.data(), cs.data(), N, 0, N);
+      k::simd::gemm(5, K, x.data(), K, w.view, bias.data(), cv.data(), N, 0, N);
+      CHECK(cs == cv);
+      // and against the float product of the dequantized weights, within the activation rounding
+      std::vector<float> ref(N);
+      for (std::size_t n = 0; n < N; ++n) {
+        double s = bias[n], mag = std::abs(bias[n]);
+        for (std::size_t kk = 0; kk < K; ++kk) {
+          s += double(x[kk]) * k::weight_at(w.view, kk, n);
+          mag += std::abs(double(x[kk]) * k::weight_at(w.view, kk, n));
+        }
+        CHECK(std::abs(yv[n] - s) <= 0.02 * mag + 1e-6);
+      }
+    }
 }
 
 TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, prompt and decode", Backend,
@@ -255,7 +293,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   tinyllm::set_num_threads(2);
   const std::size_t K = 256, N = 520;  // big enough to be split across threads, N not a multiple of 64
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
-  const tinyllm::WeightView wv{tinyllm::WeightType::F32, w.data(), nullptr, K, N};
+  const tinyllm::WeightView wv = tinyllm::f32_matrix(w.data(), K, N);
   tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
   for (std::size_t T : {1, 2, 9}) {
     CAPTURE(T);

@@ -11,6 +11,7 @@
 #include "elementwise.hpp"  // apply (activations on batches)
 #include "reference.hpp"    // Epilogue, scalar::apply
 #include "simd.hpp"
+#include "q8.hpp"          // q8_gemm
 #include "typed_load.hpp"  // with_loader
 
 #if defined(__clang__)
@@ -171,6 +172,7 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,
                  float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   if (M == 0 || n_begin >= n_end) return;
+  if (b.type == WeightType::Q8) return q8_gemm(M, a, lda, K, b, bias, c, ldc, n_begin, n_end, ep);
   with_loader(b, [&](const auto& load) { gemm(M, K, a, lda, load, bias, c, ldc, n_begin, n_end, ep); });
 }
 

@@ -11,7 +11,8 @@
 #include "elementwise.hpp"  // activate
 #include "reference.hpp"    // Epilogue
 #include "simd.hpp"
-#include "typed_load.hpp"  // LoadF32 .. LoadQ8, with_loader
+#include "q8.hpp"          // q8_gemv, q8_gemm
+#include "typed_load.hpp"  // LoadF32, LoadF16, LoadBF16, with_loader
 
 namespace tinyllm::kernels::simd {
 
@@ -73,6 +74,7 @@ inline void gemv(const float* x, const Load& w, const float* bias, float* y, std
 
 inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep = Epilogue::none) {
+  if (w.type == WeightType::Q8) return q8_gemv(x, K, w, bias, y, n_begin, n_end, ep);
   with_loader(w, [&](const auto& load) { gemv(x, load, bias, y, K, n_begin, n_end, ep); });
 }
 
@@ -126,6 +128,10 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
 // rows of w at a time, each streamed once front to back and used for up to three rows of x.
 inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, float* y, std::size_t ldy,
                    std::size_t K, std::size_t n_begin, std::size_t n_end) {
+  if (w.type == WeightType::Q8) {  // stored for W x: the same int8 products as a linear layer
+    if (M == 1) return q8_gemv(x, K, w, nullptr, y, n_begin, n_end, Epilogue::none);
+    return q8_gemm(M, x, ldx, K, w, nullptr, y, ldy, n_begin, n_end, Epilogue::none);
+  }
   with_loader(w, [&](const auto& load) {
     std::size_t n = n_begin;
     for (; n + 4 <= n_end; n += 4) gemv_detail::dot_rows<4>(M, x, ldx, load, n, n_end, y + n, ldy, K);
@@ -135,6 +141,10 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
 
 // out[0:cols] = row r of w as floats (the embedding lookup).
 inline void dequantize_row(const WeightView& w, std::size_t r, float* out) {
+  if (w.type == WeightType::Q8) {
+    for (std::size_t c = 0; c < w.cols; ++c) out[c] = weight_at(w, r, c);
+    return;
+  }
   with_loader(w, [&](const auto& load) {
     constexpr std::size_t W = simd_width;
     std::size_t c = 0;

@@ -6,6 +6,8 @@
 #include <algorithm>  // std::max
 #include <cmath>      // std::tanh, std::erf, std::exp, std::sqrt
 #include <cstddef>    // std::size_t
+#include <cstdint>    // std::int32_t, std::uint8_t
+#include <vector>     // std::vector
 
 #include "../detail/half.hpp"   // f16_to_f32, bf16_to_f32
 #include "../weight_type.hpp"  // WeightView
@@ -15,6 +17,14 @@ namespace tinyllm::kernels {
 // What a matrix kernel applies to each output after adding the bias.
 enum class Epilogue { none, gelu_new, gelu };
 
+// Q8 element (k, o) (reduction index k, output o): its position in the packed data and its block.
+inline std::size_t q8_index(const WeightView& w, std::size_t k, std::size_t o) {
+  return ((k / q8_group) * w.o_pad() + o) * q8_group + k % q8_group;
+}
+inline std::size_t q8_block_index(const WeightView& w, std::size_t k, std::size_t o) {
+  return (k / q8_block) * w.o_pad() + o;
+}
+
 // The float value of element (r, c) of w: the scalar definition every kernel agrees with.
 inline float weight_at(const WeightView& w, std::size_t r, std::size_t c) {
   const std::size_t i = r * w.cols + c;
@@ -22,9 +32,26 @@ inline float weight_at(const WeightView& w, std::size_t r, std::size_t c) {
     case WeightType::F32: return w.f32()[i];
     case WeightType::F16: return detail::f16_to_f32(w.u16()[i]);
     case WeightType::BF16: return detail::bf16_to_f32(w.u16()[i]);
-    case WeightType::Q8: return static_cast<float>(w.i8()[i]) * w.scale[r * w.scale_cols() + c / q8_block];
+    case WeightType::Q8: {
+      const std::size_t k = w.outputs_are_rows ? c : r, o = w.outputs_are_rows ? r : c;
+      return static_cast<float>(w.i8()[q8_index(w, k, o)]) * w.scale[q8_block_index(w, k, o)];
+    }
   }
   return 0.0f;
+}
+
+// Activations for products with Q8 weights: per block of 32, xs[b] = max |x| / 127 and
+// xq[k] = round(x[k] / xs[b]) + 128 (unsigned, for vpdpbusd); K is padded to K_pad with 128 (zero).
+inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pad, std::uint8_t* xq, float* xs) {
+  for (std::size_t b = 0; b * q8_block < K_pad; ++b) {
+    const std::size_t k0 = b * q8_block, k1 = std::min(K, k0 + q8_block);
+    float amax = 0.0f;
+    for (std::size_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(x[k]));
+    const float s = amax / 127.0f, inv = s > 0.0f ? 1.0f / s : 0.0f;
+    xs[b] = s;
+    for (std::size_t k = k0; k < k0 + q8_block; ++k)
+      xq[k] = static_cast<std::uint8_t>(k < k1 ? static_cast<int>(std::nearbyint(x[k] * inv)) + 128 : 128);
+  }
 }
 
 namespace scalar {
@@ -85,11 +112,36 @@ inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
 // batch give bitwise the same result (the SIMD kernels keep this too). Weights are WeightViews of
 // any WeightType; weight_at gives an element's float value.
 
+// Products with Q8 weights: y[o] = act(bias[o] + sum_b (xs[b] * scale[b, o]) * (sum_{k in b} (xq[k] - 128) * q[k, o]))
+// over blocks b in order; the integer sums are exact, so the SIMD kernels give bitwise the same.
+// xq: [K_pad] from quantize_activations; xs: [K_pad / 32]; outputs [o_begin, o_end).
+inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
+                    std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
+  for (std::size_t o = o_begin; o < o_end; ++o) {
+    float acc = bias ? bias[o] : 0.0f;
+    for (std::size_t b = 0; b < w.k_blocks(); ++b) {
+      std::int32_t dot = 0;
+      for (std::size_t k = b * q8_block; k < (b + 1) * q8_block; ++k)
+        dot += static_cast<std::int32_t>(xq[k]) * w.i8()[q8_index(w, k, o)];
+      const std::size_t bi = q8_block_index(w, b * q8_block, o);
+      acc = std::fma(xs[b] * w.scale[bi], static_cast<float>(dot - 128 * w.qsum[bi]), acc);
+    }
+    y[o] = apply(ep, acc);
+  }
+}
+
 // Matrix-vector, weight in HF Conv1D layout (w: [K, N], in x out), columns [n_begin, n_end):
 // y[n] = act(bias[n] + sum_k x[k] * w[k, n])
-// x: [K]; bias: [N] or null; y: [N].
+// x: [K]; bias: [N] or null; y: [N]. (Q8: see q8_gemv.)
 inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep = Epilogue::none) {
+  if (w.type == WeightType::Q8) {
+    std::vector<std::uint8_t> xq(w.k_pad());
+    std::vector<float> xs(w.k_blocks());
+    quantize_activations(x, K, w.k_pad(), xq.data(), xs.data());
+    q8_gemv(xq.data(), xs.data(), w, bias, y, n_begin, n_end, ep);
+    return;
+  }
   for (std::size_t n = n_begin; n < n_end; ++n) {
     float s = bias ? bias[n] : 0.0f;
     for (std::size_t k = 0; k < K; ++k) s = std::fma(x[k], weight_at(w, k, n), s);
@@ -108,12 +160,17 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
 // y[m, n] = sum_k x[m, k] * w[n, k].   x: [M, ldx]; w: [N, K]; y: [M, ldy]. (The tied head: h @ wte^T.)
 inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, float* y, std::size_t ldy,
                    std::size_t K, std::size_t n_begin, std::size_t n_end) {
-  for (std::size_t m = 0; m < M; ++m)
+  for (std::size_t m = 0; m < M; ++m) {
+    if (w.type == WeightType::Q8) {
+      gemv(x + m * ldx, w, nullptr, y + m * ldy, K, n_begin, n_end);
+      continue;
+    }
     for (std::size_t n = n_begin; n < n_end; ++n) {
       float s = 0;
       for (std::size_t k = 0; k < K; ++k) s += x[m * ldx + k] * weight_at(w, n, k);
       y[m * ldy + n] = s;
     }
+  }
 }
 
 // out[0:cols] = row r of w as floats (the embedding lookup).

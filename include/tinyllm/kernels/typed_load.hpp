@@ -1,5 +1,5 @@
-// Loading weights of any WeightType as float batches: F16 and BF16 widened in registers (F16C /
-// AVX-512 conversions), Q8 converted and scaled. Every kernel that reads a weight matrix goes through
+// Loading F32 / F16 / BF16 weights as float batches: F16 and BF16 widened in registers (F16C /
+// AVX-512 conversions). Every kernel that reads a weight matrix goes through
 // these, so a weight has the same float value in every kernel (the bitwise row == batch property).
 // Depends on kernels/simd.hpp, weight_type.hpp, detail/half.hpp.
 #pragma once
@@ -34,7 +34,7 @@ namespace tinyllm::kernels {
 namespace simd {
 
 // Row loaders: load(r, c) gives elements (r, c .. c+W) of a row-major matrix as a float batch, for
-// c a multiple of the batch width W (so a Q8 batch never straddles two scale blocks); at(r, c) one
+// any c; at(r, c) one
 // element; prefetch(r, c) asks for the cache line of (r, c). One type per WeightType so kernels are
 // compiled per type. `bytes` is the size of one element.
 inline void prefetch_line(const void* p) { __builtin_prefetch(p, 0, 3); }
@@ -90,42 +90,14 @@ struct LoadBF16 {
   void prefetch(std::size_t r, std::size_t c) const { prefetch_line(p + r * ld + c); }
 };
 
-struct LoadQ8 {
-  static constexpr std::size_t bytes = 1;
-  const std::int8_t* q;
-  const float* scale;  // [rows, lds]
-  std::size_t ld, lds;
-  fbatch load(std::size_t r, std::size_t c) const {
-    static_assert(q8_block % simd_width == 0, "a batch must not straddle two scale blocks");
-    const fbatch sc(scale[r * lds + c / q8_block]);
-    const std::int8_t* s = q + r * ld + c;
-#if TINYLLM_SIMD_512
-    return fbatch(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s))))) * sc;
-#elif TINYLLM_SIMD_256
-    return fbatch(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(s))))) * sc;
-#else
-    alignas(64) float v[simd_width];
-    for (std::size_t i = 0; i < simd_width; ++i) v[i] = static_cast<float>(s[i]);
-    return fbatch::load_aligned(v) * sc;
-#endif
-  }
-  float at(std::size_t r, std::size_t c) const {
-    return static_cast<float>(q[r * ld + c]) * scale[r * lds + c / q8_block];
-  }
-  void prefetch(std::size_t r, std::size_t c) const {
-    prefetch_line(q + r * ld + c);
-    if (c % (16 * q8_block) == 0) prefetch_line(scale + r * lds + c / q8_block);
-  }
-};
-
-// Calls fn(loader) with the loader of w's type.
+// Calls fn(loader) with the loader of w's type (F32, F16 or BF16; Q8 has its own kernels, q8.hpp).
 template <class Fn>
 decltype(auto) with_loader(const WeightView& w, Fn&& fn) {
   switch (w.type) {
     case WeightType::F16: return fn(LoadF16{w.u16(), w.cols});
     case WeightType::BF16: return fn(LoadBF16{w.u16(), w.cols});
-    case WeightType::Q8: return fn(LoadQ8{w.i8(), w.scale, w.cols, w.scale_cols()});
-    case WeightType::F32: break;
+    case WeightType::F32:
+    case WeightType::Q8: break;
   }
   return fn(LoadF32{w.f32(), w.cols});
 }

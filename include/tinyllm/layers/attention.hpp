@@ -49,8 +49,8 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
     for (std::size_t item = b; item < e; ++item) {
       const std::size_t h = item / blocks, t0 = item % blocks * query_block, nq = std::min(query_block, T - t0);
       const std::size_t keys = pos0 + t0 + nq;  // positions the block's last query sees
-      const WeightView kt{WeightType::F32, kv.k_t(layer, static_cast<int>(h)), nullptr, hd, cap};  // [hd, cap]
-      const WeightView v{WeightType::F32, kv.v(layer, static_cast<int>(h)), nullptr, keys, hd};     // [keys, hd]
+      const WeightView kt = f32_matrix(kv.k_t(layer, static_cast<int>(h)), hd, cap);  // [hd, cap]
+      const WeightView v = f32_matrix(kv.v(layer, static_cast<int>(h)), keys, hd);     // [keys, hd]
       float* q = q_buf.data();
       float* p = p_buf.data();
       float* o = o_buf.data();

@@ -27,7 +27,8 @@ namespace tinyllm::detail {
 // The weights plus everything they point into.
 struct WeightStore {
   std::unique_ptr<SafetensorsArchive> archive;  // mapped files: F32 tensors point here
-  std::deque<AlignedBuffer> owned;              // converted tensors (deque: references stay valid)
+  std::deque<AlignedBuffer> owned;              // converted vectors (deque: references stay valid)
+  std::deque<MatrixBuffers> owned_matrices;     // converted matrices
   GPT2Weights w;
   std::size_t mapped_tensors = 0, converted_tensors = 0;
 };
@@ -75,25 +76,43 @@ inline const float* tensor_as_f32(const TensorView& v, WeightStore& store) {
   return store.owned.back().data();
 }
 
-// The matrix `v` as stored: a view into the mapping, or (F64, misaligned) an owned F32 copy.
-inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorView& v, WeightStore& store) {
+// The shapes of a Q8 matrix's three tensors in a file written by save_pretrained.
+inline std::vector<std::vector<std::int64_t>> q8_shapes(const WeightView& w) {
+  const auto kp = static_cast<std::int64_t>(w.k_pad()), op = static_cast<std::int64_t>(w.o_pad());
+  const auto g = static_cast<std::int64_t>(q8_group), b = static_cast<std::int64_t>(q8_block);
+  return {{kp / g, op, g}, {kp / b, op}, {kp / b, op}};  // q, _scale, _qsum
+}
+
+// The matrix `spec` as stored in `v`: a view into the mapping, or (F64, misaligned) an owned F32 copy.
+inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorSpec& spec, const TensorView& v,
+                                WeightStore& store) {
   WeightView w;
-  w.rows = static_cast<std::size_t>(v.shape[0]);
-  w.cols = static_cast<std::size_t>(v.shape[1]);
+  w.rows = static_cast<std::size_t>(spec.shape[0]);
+  w.cols = static_cast<std::size_t>(spec.shape[1]);
+  w.outputs_are_rows = spec.head;
   w.data = v.data;
   const auto addr = reinterpret_cast<std::uintptr_t>(v.data);
-  if (v.dtype == DType::I8) {  // Q8 from `tinyllm quantize`
+  if (v.dtype == DType::I8) {  // Q8 from save_pretrained: q, <name>_scale, <name>_qsum
+    const auto shapes = q8_shapes(w);
     const TensorView* s = archive.find(v.name + "_scale");
-    const std::vector<std::int64_t> want{v.shape[0], static_cast<std::int64_t>(w.scale_cols())};
-    if (!s || s->dtype != DType::F32 || s->shape != want)
-      fail(*v.file, "tensor " + v.name + " is I8 but has no F32 " + v.name + "_scale of shape " + shape_string(want));
-    if (reinterpret_cast<std::uintptr_t>(s->data) % alignof(float) != 0)
-      fail(*v.file, "tensor " + s->name + " is not 4-byte aligned");
+    const TensorView* q = archive.find(v.name + "_qsum");
+    if (v.shape != shapes[0])
+      fail(*v.file, "Q8 tensor " + v.name + " has shape " + shape_string(v.shape) + ", expected " + shape_string(shapes[0]));
+    if (!s || s->dtype != DType::F32 || s->shape != shapes[1])
+      fail(*v.file, "Q8 tensor " + v.name + " needs an F32 " + v.name + "_scale of shape " + shape_string(shapes[1]));
+    if (!q || q->dtype != DType::I32 || q->shape != shapes[2])
+      fail(*v.file, "Q8 tensor " + v.name + " needs an I32 " + v.name + "_qsum of shape " + shape_string(shapes[2]));
+    if (reinterpret_cast<std::uintptr_t>(s->data) % 4 || reinterpret_cast<std::uintptr_t>(q->data) % 4)
+      fail(*v.file, "tensors " + s->name + " and " + q->name + " must be 4-byte aligned");
     w.type = WeightType::Q8;
     w.scale = reinterpret_cast<const float*>(s->data);
+    w.qsum = reinterpret_cast<const std::int32_t*>(q->data);
     ++store.mapped_tensors;
     return w;
   }
+  if (v.shape != spec.shape)
+    fail(*v.file, "tensor " + v.name + " has shape " + shape_string(v.shape) + ", expected " +
+                      shape_string(spec.shape) + " (from config.json)");
   if ((v.dtype == DType::F16 || v.dtype == DType::BF16) && addr % 2 == 0) {
     w.type = v.dtype == DType::F16 ? WeightType::F16 : WeightType::BF16;
     ++store.mapped_tensors;
@@ -117,19 +136,17 @@ inline void load_weights(const std::string& dir, const GPT2Config& config, Weigh
       fail(archive.source(), "missing tensor " + spec.name + " (expected shape " + shape_string(spec.shape) +
                                  " for this config.json)");
     }
-    if (v->shape != spec.shape)
-      fail(*v->file, "tensor " + v->name + " has shape " + shape_string(v->shape) + ", expected " +
-                         shape_string(spec.shape) + " (from config.json)");
     if constexpr (std::is_same_v<std::decay_t<decltype(slot)>, WeightView>) {
-      slot = stored_matrix(archive, *v, store);
+      slot = stored_matrix(archive, spec, *v, store);
       if (type && slot.type != *type) {
-        store.owned.emplace_back();
-        AlignedBuffer& data = store.owned.back();
-        store.owned.emplace_back();
-        slot = convert_matrix(slot, *type, data, store.owned.back());
+        store.owned_matrices.emplace_back();
+        slot = convert_matrix(slot, *type, store.owned_matrices.back());
         ++store.converted_tensors;
       }
     } else {
+      if (v->shape != spec.shape)
+        fail(*v->file, "tensor " + v->name + " has shape " + shape_string(v->shape) + ", expected " +
+                           shape_string(spec.shape) + " (from config.json)");
       slot = tensor_as_f32(*v, store);
     }
   });

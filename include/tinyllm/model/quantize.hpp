@@ -1,5 +1,5 @@
 // Converting a weight matrix between WeightTypes: widening to F32, rounding to F16 / BF16, and Q8
-// quantization (blocks of 32 consecutive weights of a row, absmax scale, round to nearest even).
+// quantization (blocks of 32 along the reduction dimension, absmax scale, round to nearest even).
 // Used at load time and by `tinyllm quantize`. Depends on kernels/reference.hpp (weight_at), detail/.
 #pragma once
 
@@ -16,54 +16,63 @@
 
 namespace tinyllm::detail {
 
-// Quantizes one row of `cols` floats into q (int8) and scale ([ceil(cols / q8_block)]).
-inline void quantize_row_q8(const float* x, std::size_t cols, std::int8_t* q, float* scale) {
-  for (std::size_t b = 0; b * q8_block < cols; ++b) {
-    const std::size_t c0 = b * q8_block, c1 = std::min(cols, c0 + q8_block);
-    float amax = 0.0f;
-    for (std::size_t c = c0; c < c1; ++c) amax = std::max(amax, std::fabs(x[c]));
-    const float s = amax / 127.0f;
-    scale[b] = s;
-    for (std::size_t c = c0; c < c1; ++c) {
-      const float v = s > 0.0f ? std::nearbyint(x[c] / s) : 0.0f;
-      q[c] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, v)));
-    }
-  }
-}
+// Owned storage of a converted matrix.
+struct MatrixBuffers {
+  AlignedBuffer data, scale, qsum;
+};
 
-// `src` as a matrix of `type`, written into `data` (and `scale` for Q8), which the view points into.
-inline WeightView convert_matrix(const WeightView& src, WeightType type, AlignedBuffer& data, AlignedBuffer& scale) {
-  WeightView out;
-  out.type = type;
-  out.rows = src.rows;
-  out.cols = src.cols;
+// `src` as a matrix of `type` (src.outputs_are_rows says how it is used, which decides the Q8
+// layout), written into `out`, which the returned view points into. Q8: blocks of 32 along the
+// reduction, absmax scale, round to nearest even (see WeightView).
+inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixBuffers& out) {
+  WeightView v = src;
+  v.type = type;
+  v.scale = nullptr;
+  v.qsum = nullptr;
   const std::size_t n = src.rows * src.cols;
-  const std::size_t elem = type == WeightType::F32 ? 4 : type == WeightType::Q8 ? 1 : 2;
-  data.resize((n * elem + 3) / 4 + 1);
-  std::vector<float> row(src.cols);
-  for (std::size_t r = 0; r < src.rows; ++r) {
-    for (std::size_t c = 0; c < src.cols; ++c) row[c] = kernels::weight_at(src, r, c);
-    const std::size_t i = r * src.cols;
-    switch (type) {
-      case WeightType::F32:
-        std::copy(row.begin(), row.end(), data.data() + i);
-        break;
-      case WeightType::F16:
-      case WeightType::BF16: {
-        auto* d = reinterpret_cast<std::uint16_t*>(data.data()) + i;
-        for (std::size_t c = 0; c < src.cols; ++c) d[c] = type == WeightType::F16 ? f32_to_f16(row[c]) : f32_to_bf16(row[c]);
-        break;
+  if (type == WeightType::Q8) {
+    const std::size_t K = src.reduce_len(), O = src.outputs(), O_pad = src.o_pad(), nb = src.k_blocks();
+    out.data.resize(src.k_pad() * O_pad / 4 + 1);
+    out.scale.resize(nb * O_pad);
+    out.qsum.resize(nb * O_pad);
+    auto* q = reinterpret_cast<std::int8_t*>(out.data.data());
+    auto* qsum = reinterpret_cast<std::int32_t*>(out.qsum.data());
+    v.data = q;
+    v.scale = out.scale.data();
+    v.qsum = qsum;
+    auto at = [&](std::size_t k, std::size_t o) {
+      return src.outputs_are_rows ? kernels::weight_at(src, o, k) : kernels::weight_at(src, k, o);
+    };
+    float block[q8_block];
+    for (std::size_t b = 0; b < nb; ++b)
+      for (std::size_t o = 0; o < O; ++o) {
+        const std::size_t k0 = b * q8_block, k1 = std::min(K, k0 + q8_block);
+        float amax = 0.0f;
+        for (std::size_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(block[k - k0] = at(k, o)));
+        const float s = amax / 127.0f;
+        std::int32_t sum = 0;
+        for (std::size_t k = k0; k < k1; ++k) {
+          const float r = s > 0.0f ? std::nearbyint(block[k - k0] / s) : 0.0f;
+          const auto qi = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, r)));
+          q[kernels::q8_index(v, k, o)] = qi;
+          sum += qi;
+        }
+        out.scale[kernels::q8_block_index(v, k0, o)] = s;
+        qsum[kernels::q8_block_index(v, k0, o)] = sum;
       }
-      case WeightType::Q8:
-        if (r == 0) scale.resize(src.rows * out.scale_cols());
-        quantize_row_q8(row.data(), src.cols, reinterpret_cast<std::int8_t*>(data.data()) + i,
-                        scale.data() + r * out.scale_cols());
-        break;
-    }
+    return v;
   }
-  out.data = data.data();
-  out.scale = type == WeightType::Q8 ? scale.data() : nullptr;
-  return out;
+  const std::size_t elem = type == WeightType::F32 ? 4 : 2;
+  out.data.resize((n * elem + 3) / 4 + 1);
+  for (std::size_t r = 0; r < src.rows; ++r)
+    for (std::size_t c = 0; c < src.cols; ++c) {
+      const float x = kernels::weight_at(src, r, c);
+      const std::size_t i = r * src.cols + c;
+      if (type == WeightType::F32) out.data[i] = x;
+      else reinterpret_cast<std::uint16_t*>(out.data.data())[i] = type == WeightType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+    }
+  v.data = out.data.data();
+  return v;
 }
 
 }  // namespace tinyllm::detail

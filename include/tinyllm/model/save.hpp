@@ -1,6 +1,6 @@
 // Saves a loaded GPT-2 as a Hugging Face folder whose matrices are in one WeightType, so that it
-// loads memory-mapped with no conversion: F32 / F16 / BF16 as ordinary safetensors dtypes, Q8 as an
-// I8 tensor plus an F32 "<name>_scale" tensor ([rows, ceil(cols / 32)]). Vectors stay F32. The
+// loads memory-mapped with no conversion: F32 / F16 / BF16 as ordinary safetensors dtypes, Q8 as its
+// packed I8 tensor plus "<name>_scale" (F32) and "<name>_qsum" (I32), see WeightView. Vectors stay F32. The
 // config, tokenizer and generation files are copied. Depends on model/, io/.
 #pragma once
 
@@ -16,6 +16,7 @@
 #include "../io/safetensors_writer.hpp"
 #include "../version.hpp"
 #include "../weight_type.hpp"
+#include "loader.hpp"    // q8_shapes
 #include "quantize.hpp"
 #include "weights.hpp"
 
@@ -31,7 +32,7 @@ inline void save_pretrained(const GPT2Config& config, const GPT2Weights& weights
   if (ec) fail(out_dir, "cannot create folder: " + ec.message());
   if (fs::equivalent(src_dir, out_dir, ec)) fail(out_dir, "is the source folder; choose another output folder");
 
-  std::deque<AlignedBuffer> keep;  // converted data, alive until the file is written
+  std::deque<MatrixBuffers> keep;  // converted data, alive until the file is written
   std::vector<TensorToWrite> out;
   GPT2Weights w = weights;
   for_each_tensor(config, w, [&](const TensorSpec& spec, auto& slot) {
@@ -40,9 +41,7 @@ inline void save_pretrained(const GPT2Config& config, const GPT2Weights& weights
       WeightView v = slot;
       if (v.type != type) {
         keep.emplace_back();
-        AlignedBuffer& data = keep.back();
-        keep.emplace_back();
-        v = convert_matrix(slot, type, data, keep.back());
+        v = convert_matrix(slot, type, keep.back());
       }
       const std::int64_t rows = static_cast<std::int64_t>(v.rows), cols = static_cast<std::int64_t>(v.cols);
       const std::size_t n = v.rows * v.cols;
@@ -50,11 +49,14 @@ inline void save_pretrained(const GPT2Config& config, const GPT2Weights& weights
         case WeightType::F32: out.push_back({spec.name, DType::F32, {rows, cols}, v.data, n * 4}); break;
         case WeightType::F16: out.push_back({spec.name, DType::F16, {rows, cols}, v.data, n * 2}); break;
         case WeightType::BF16: out.push_back({spec.name, DType::BF16, {rows, cols}, v.data, n * 2}); break;
-        case WeightType::Q8:
-          out.push_back({spec.name, DType::I8, {rows, cols}, v.data, n});
-          out.push_back({spec.name + "_scale", DType::F32, {rows, static_cast<std::int64_t>(v.scale_cols())}, v.scale,
-                         v.rows * v.scale_cols() * 4});
+        case WeightType::Q8: {
+          const auto shapes = q8_shapes(v);
+          const std::size_t blocks = v.k_blocks() * v.o_pad();
+          out.push_back({spec.name, DType::I8, shapes[0], v.data, v.k_pad() * v.o_pad()});
+          out.push_back({spec.name + "_scale", DType::F32, shapes[1], v.scale, blocks * 4});
+          out.push_back({spec.name + "_qsum", DType::I32, shapes[2], v.qsum, blocks * 4});
           break;
+        }
       }
     } else {
       std::size_t n = 1;
@@ -63,7 +65,7 @@ inline void save_pretrained(const GPT2Config& config, const GPT2Weights& weights
     }
   });
   write_safetensors(out_dir + "/model.safetensors", out,
-                    {{"format", "pt"}, {"tinyllm.weight_type", weight_type_name(type)},
+                    {{"format", "pt"}, {"tinyllm.weight_type", weight_type_name(type)}, {"tinyllm.q8_layout", "k4-o32-v1"},
                      {"tinyllm.version", version_string}});
   for (const char* f : {"config.json", "vocab.json", "merges.txt", "tokenizer.json", "generation_config.json",
                         "tokenizer_config.json", "special_tokens_map.json"}) {

@@ -46,6 +46,7 @@ struct TensorSpec {
   std::string name;                   // HF name without the "transformer." prefix
   std::vector<std::int64_t> shape;
   bool optional = false;              // lm_head.weight: absent means tied to wte
+  bool head = false;                  // wte / lm_head: used as W x (outputs are rows), not x @ W
 };
 
 // Calls fn(spec, slot) for every tensor of a GPT-2 with config c, in checkpoint order. `slot` is what
@@ -55,7 +56,7 @@ template <class Weights, class Fn>
 void for_each_tensor(const GPT2Config& c, Weights& w, Fn&& fn) {
   const std::int64_t V = c.vocab_size, P = c.n_positions, C = c.n_embd, I = c.inner_dim();
   if (w.h.size() != static_cast<std::size_t>(c.n_layer)) w.h.resize(static_cast<std::size_t>(c.n_layer));
-  fn(TensorSpec{"wte.weight", {V, C}}, w.wte);
+  fn(TensorSpec{"wte.weight", {V, C}, false, true}, w.wte);
   fn(TensorSpec{"wpe.weight", {P, C}}, w.wpe);
   for (int i = 0; i < c.n_layer; ++i) {
     auto& b = w.h[static_cast<std::size_t>(i)];
@@ -75,7 +76,7 @@ void for_each_tensor(const GPT2Config& c, Weights& w, Fn&& fn) {
   }
   fn(TensorSpec{"ln_f.weight", {C}}, w.ln_f.weight);
   fn(TensorSpec{"ln_f.bias", {C}}, w.ln_f.bias);
-  fn(TensorSpec{"lm_head.weight", {V, C}, true}, w.lm_head);
+  fn(TensorSpec{"lm_head.weight", {V, C}, true, true}, w.lm_head);
 }
 
 // Fills the n_in / n_out of every LinearWeights from the config (the views come from the loader).
