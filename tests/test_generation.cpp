@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <tinyllm/gpt2.hpp>
+#include <tinyllm/perplexity.hpp>
 
 #include "test_helpers.hpp"
 
@@ -639,4 +640,65 @@ TEST_CASE("lengths: max_length counts each prompt, max_new_tokens wins, min_new_
   cfg.eos_token_id = {13, 262};
   cfg.min_new_tokens = 6;
   for (const auto& r : model.generate_with_scores(prompts, cfg)) CHECK(r.new_ids().size() >= 6);
+}
+
+TEST_CASE("perplexity: one window equals the oracle's logits; sliding windows score each token once") {
+  const auto model = tinyllm::GPT2::from_pretrained(test::fixture("f32-hub"));
+  const auto exp = test::read_json(test::fixture("f32-hub") + "/expected.json");
+  const std::vector<int> ids = exp["ids"];
+  const auto logits = test::read_f32(test::fixture("f32-hub") + "/expected_logits.f32");
+  const std::size_t V = static_cast<std::size_t>(model.config().vocab_size), n = ids.size();
+  // The oracle: -log softmax(logits[t-1])[ids[t]] for t = 1..n-1, in double.
+  double nll = 0;
+  std::size_t top1 = 0;
+  for (std::size_t t = 1; t < n; ++t) {
+    const float* row = logits.data() + (t - 1) * V;
+    double m = row[0], sum = 0;
+    std::size_t best = 0;
+    for (std::size_t i = 0; i < V; ++i) {
+      m = std::max(m, double(row[i]));
+      if (row[i] > row[best]) best = i;
+    }
+    for (std::size_t i = 0; i < V; ++i) sum += std::exp(double(row[i]) - m);
+    nll += m + std::log(sum) - row[ids[t]];
+    top1 += best == static_cast<std::size_t>(ids[t]);
+  }
+  const auto st = tinyllm::perplexity(model, ids, static_cast<int>(n), static_cast<int>(n));
+  CHECK(st.tokens == n - 1);
+  CHECK(st.nll == doctest::Approx(nll).epsilon(1e-5));
+  CHECK(st.top1 == top1);
+  CHECK(st.perplexity() == doctest::Approx(std::exp(nll / double(n - 1))).epsilon(1e-5));
+  // Sliding windows, bookkept as HF's recipe does, with forward() of each window as the reference.
+  for (const auto& [window, stride] : std::vector<std::pair<std::size_t, std::size_t>>{{10, 4}, {7, 7}, {5, 1}, {64, 32}}) {
+    CAPTURE(window);
+    CAPTURE(stride);
+    double want = 0;
+    std::size_t scored = 0, prev_end = 0;
+    for (std::size_t begin = 0; begin < n; begin += stride) {
+      const std::size_t end = std::min(begin + window, n);
+      const auto lg = model.forward(std::vector<int>(ids.begin() + static_cast<long>(begin), ids.begin() + static_cast<long>(end)));
+      for (std::size_t t = std::max(prev_end, begin + 1); t < end; ++t) {
+        const float* row = lg.data() + (t - 1 - begin) * V;
+        double m = row[0], sum = 0;
+        for (std::size_t i = 0; i < V; ++i) m = std::max(m, double(row[i]));
+        for (std::size_t i = 0; i < V; ++i) sum += std::exp(double(row[i]) - m);
+        want += m + std::log(sum) - row[ids[t]];
+        ++scored;
+      }
+      prev_end = std::max(prev_end, end);
+      if (end == n) break;
+    }
+    std::size_t calls = 0;
+    const auto s = tinyllm::perplexity(model, ids, static_cast<int>(window), static_cast<int>(stride),
+                                       [&](std::size_t done, std::size_t total) {
+                                         ++calls;
+                                         CHECK(done <= total);
+                                       });
+    CHECK(s.tokens == scored);
+    CHECK(s.nll == doctest::Approx(want).epsilon(1e-5));
+    CHECK(calls > 0);
+    if (stride < window) CHECK(scored == n - 1);
+  }
+  expect_field_error([&] { tinyllm::perplexity(model, ids, 1000); }, "window");
+  expect_field_error([&] { tinyllm::perplexity(model, ids, 10, 11); }, "stride");
 }

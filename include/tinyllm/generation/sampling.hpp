@@ -48,7 +48,7 @@ inline int sample_from(const float* scores, std::size_t V, std::mt19937_64& rng)
   double total = 0;
   int last = 0;
   for (std::size_t i = 0; i < V; ++i) {
-    e[i] = scores[i] == neg_inf ? 0.0 : std::exp(static_cast<double>(scores[i]) - m);
+    e[i] = scores[i] == neg_inf ? 0.0 : static_cast<double>(std::exp(scores[i] - static_cast<float>(m)));
     total += e[i];
     if (e[i] > 0) last = static_cast<int>(i);
   }
@@ -67,7 +67,8 @@ inline double log_normalizer(const float* scores, std::size_t V) {
   double m = -std::numeric_limits<double>::infinity(), sum = 0;
   for (std::size_t i = 0; i < V; ++i) m = std::max(m, static_cast<double>(scores[i]));
   if (m == -std::numeric_limits<double>::infinity()) return std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < V; ++i) sum += std::exp(static_cast<double>(scores[i]) - m);
+  const float mf = static_cast<float>(m);
+  for (std::size_t i = 0; i < V; ++i) sum += static_cast<double>(std::exp(scores[i] - mf));  // float exp: 3x faster
   return m + std::log(sum);
 }
 
