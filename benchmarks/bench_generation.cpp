@@ -5,14 +5,13 @@
 // exactly the tokens of the sequences run one by one.
 //
 // Usage: bench_generation [--model DIR] [--threads N] [--batch B] [--tokens N] [--repeat R]
-#include <tinyllm/gpt2.hpp>
-
 #include <algorithm>  // std::min
 #include <chrono>     // std::chrono::steady_clock
 #include <cstdio>     // std::printf
 #include <cstdlib>    // std::atoi
 #include <string>     // std::string
-#include <vector>     // std::vector
+#include <tinyllm/gpt2.hpp>
+#include <vector>  // std::vector
 
 #include "random_gpt2.hpp"
 
@@ -29,11 +28,16 @@ int main(int argc, char** argv) {
   int threads = 2, batch = 8, tokens = 32, repeat = 3;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
-    if (a == "--model") dir = argv[i + 1];
-    else if (a == "--threads") threads = std::atoi(argv[i + 1]);
-    else if (a == "--batch") batch = std::atoi(argv[i + 1]);
-    else if (a == "--tokens") tokens = std::atoi(argv[i + 1]);
-    else if (a == "--repeat") repeat = std::atoi(argv[i + 1]);
+    if (a == "--model")
+      dir = argv[i + 1];
+    else if (a == "--threads")
+      threads = std::atoi(argv[i + 1]);
+    else if (a == "--batch")
+      batch = std::atoi(argv[i + 1]);
+    else if (a == "--tokens")
+      tokens = std::atoi(argv[i + 1]);
+    else if (a == "--repeat")
+      repeat = std::atoi(argv[i + 1]);
   }
   if (dir == TINYLLM_BENCH_MODEL_DIR) {
     std::printf("model: %s (writing it if missing)\n", dir.c_str());
@@ -80,11 +84,12 @@ int main(int argc, char** argv) {
   const double tpsb = static_cast<double>(batch) * tokens / (tb_long - tb_short);
 
   bool identical = batch_out[0] == single_out[0];
-  for (int b = 1; b < batch && identical; ++b) identical = batch_out[static_cast<std::size_t>(b)] == run({prompts[static_cast<std::size_t>(b)]}, long_n).second[0];
+  for (int b = 1; b < batch && identical; ++b)
+    identical = batch_out[static_cast<std::size_t>(b)] == run({prompts[static_cast<std::size_t>(b)]}, long_n).second[0];
 
   std::printf("threads %d, %d decode steps after %d (greedy, prompts of 8 tokens)\n", threads, tokens, short_n);
-  std::printf("  1 sequence : %7.1f tokens/s  (%.1f ms/token; end to end %.0f ms for %d tokens)\n", tps1,
-              1e3 / tps1, 1e3 * t1_long, long_n);
+  std::printf("  1 sequence : %7.1f tokens/s  (%.1f ms/token; end to end %.0f ms for %d tokens)\n", tps1, 1e3 / tps1,
+              1e3 * t1_long, long_n);
   std::printf("  %d sequences: %7.1f tokens/s  (%.1f ms/step;  end to end %.0f ms for %d x %d tokens)\n", batch, tpsb,
               1e3 * batch / tpsb, 1e3 * tb_long, batch, long_n);
   std::printf("  ratio      : %.2fx the tokens/s of one sequence\n", tpsb / tps1);

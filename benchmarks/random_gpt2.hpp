@@ -27,11 +27,18 @@ inline void write_random_gpt2(const std::string& dir, const std::string& tokeniz
   std::vector<std::pair<std::string, std::vector<long>>> tensors = {{"wte.weight", {V, C}}, {"wpe.weight", {P, C}}};
   for (int l = 0; l < s.n_layer; ++l) {
     const std::string h = "h." + std::to_string(l) + ".";
-    for (const auto& t : std::vector<std::pair<std::string, std::vector<long>>>{
-             {"ln_1.weight", {C}}, {"ln_1.bias", {C}}, {"attn.c_attn.weight", {C, 3 * C}}, {"attn.c_attn.bias", {3 * C}},
-             {"attn.c_proj.weight", {C, C}}, {"attn.c_proj.bias", {C}}, {"ln_2.weight", {C}}, {"ln_2.bias", {C}},
-             {"mlp.c_fc.weight", {C, 4 * C}}, {"mlp.c_fc.bias", {4 * C}}, {"mlp.c_proj.weight", {4 * C, C}},
-             {"mlp.c_proj.bias", {C}}})
+    for (const auto& t : std::vector<std::pair<std::string, std::vector<long>>>{{"ln_1.weight", {C}},
+                                                                                {"ln_1.bias", {C}},
+                                                                                {"attn.c_attn.weight", {C, 3 * C}},
+                                                                                {"attn.c_attn.bias", {3 * C}},
+                                                                                {"attn.c_proj.weight", {C, C}},
+                                                                                {"attn.c_proj.bias", {C}},
+                                                                                {"ln_2.weight", {C}},
+                                                                                {"ln_2.bias", {C}},
+                                                                                {"mlp.c_fc.weight", {C, 4 * C}},
+                                                                                {"mlp.c_fc.bias", {4 * C}},
+                                                                                {"mlp.c_proj.weight", {4 * C, C}},
+                                                                                {"mlp.c_proj.bias", {C}}})
       tensors.push_back({h + t.first, t.second});
   }
   tensors.push_back({"ln_f.weight", {C}});
@@ -70,9 +77,9 @@ inline void write_random_gpt2(const std::string& dir, const std::string& tokeniz
     }
     out.write(reinterpret_cast<const char*>(buf.data()), static_cast<std::streamsize>(buf.size() * 4));
   }
-  std::ofstream(dir + "/config.json") << "{\"model_type\": \"gpt2\", \"vocab_size\": " << V << ", \"n_positions\": " << P
-                                      << ", \"n_ctx\": " << P << ", \"n_embd\": " << C << ", \"n_layer\": " << s.n_layer
-                                      << ", \"n_head\": " << s.n_head
+  std::ofstream(dir + "/config.json") << "{\"model_type\": \"gpt2\", \"vocab_size\": " << V
+                                      << ", \"n_positions\": " << P << ", \"n_ctx\": " << P << ", \"n_embd\": " << C
+                                      << ", \"n_layer\": " << s.n_layer << ", \"n_head\": " << s.n_head
                                       << ", \"bos_token_id\": 50256, \"eos_token_id\": 50256}\n";
   for (const char* f : {"vocab.json", "merges.txt"})
     fs::copy_file(tokenizer_dir + "/" + f, dir + "/" + f, fs::copy_options::overwrite_existing);

@@ -8,14 +8,14 @@
 // gpt2-medium or larger) for sensible answers.
 #include <iostream>
 #include <string>
-#include <vector>
-
 #include <tinyllm/gpt2.hpp>
+#include <vector>
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : TINYLLM_DEMO_MODEL;
   std::vector<std::string> questions(argv + (argc > 2 ? 2 : argc), argv + argc);
-  if (questions.empty()) questions = {"What is the capital of Italy?", "Who was the first President of the United States?"};
+  if (questions.empty())
+    questions = {"What is the capital of Italy?", "Who was the first President of the United States?"};
   const std::string examples =
       "Q: What is the capital of France?\nA: Paris.\n"
       "Q: Who wrote Moby-Dick?\nA: Herman Melville.\n"
@@ -32,7 +32,8 @@ int main(int argc, char** argv) {
       session.truncate(shared);  // back to the examples; their cache is kept
       session.append("Q: " + q + "\nA:");
       std::cout << "Q: " << q << "\nA:" << std::flush;
-      const std::string answer = session.generate_text(cfg, [](std::string_view piece) { std::cout << piece << std::flush; });
+      const std::string answer =
+          session.generate_text(cfg, [](std::string_view piece) { std::cout << piece << std::flush; });
       if (answer.empty() || answer.back() != '\n') std::cout << "\n";
     }
   } catch (const tinyllm::Error& e) {

@@ -7,18 +7,16 @@
 // generate streams the continuation to stdout; its flags are GenerationConfig's fields, by the same
 // names (--max_new_tokens, or --max-new-tokens). Timing goes to stderr: load time, prompt tokens/s,
 // generated tokens/s. `tinyllm COMMAND --help` lists every flag.
-#include <tinyllm/gpt2.hpp>
-#include <tinyllm/perplexity.hpp>
-
 #include <CLI/CLI.hpp>
-
 #include <chrono>    // std::chrono::steady_clock
 #include <cstdio>    // std::fprintf, std::fflush, std::fputs
 #include <fstream>   // std::ifstream
 #include <iostream>  // std::cout
 #include <sstream>   // std::ostringstream
 #include <string>    // std::string
-#include <vector>    // std::vector
+#include <tinyllm/gpt2.hpp>
+#include <tinyllm/perplexity.hpp>
+#include <vector>  // std::vector
 
 #if defined(_WIN32)
 #include <io.h>
@@ -63,31 +61,44 @@ void add_generate(CLI::App& app, GenerateArgs& a) {
   c.max_new_tokens = 50;  // the tool's default; HF's max_length = 20 counts the prompt
   app.add_option("-m,--model", a.model, "Hugging Face GPT-2 folder")->required();
   app.add_option("-p,--prompt", a.prompt, "text to continue (empty: start from <|endoftext|>)");
-  app.add_option("--max_length,--max-length", c.max_length, "prompt + new tokens (used when --max_new_tokens is -1)")->capture_default_str();
-  app.add_option("-n,--max_new_tokens,--max-new-tokens", c.max_new_tokens, "new tokens at most (-1: use --max_length)")->capture_default_str();
-  app.add_option("--min_length,--min-length", c.min_length, "no eos before prompt + new tokens reach this")->capture_default_str();
-  app.add_option("--min_new_tokens,--min-new-tokens", c.min_new_tokens, "no eos before this many new tokens")->capture_default_str();
+  app.add_option("--max_length,--max-length", c.max_length, "prompt + new tokens (used when --max_new_tokens is -1)")
+      ->capture_default_str();
+  app.add_option("-n,--max_new_tokens,--max-new-tokens", c.max_new_tokens, "new tokens at most (-1: use --max_length)")
+      ->capture_default_str();
+  app.add_option("--min_length,--min-length", c.min_length, "no eos before prompt + new tokens reach this")
+      ->capture_default_str();
+  app.add_option("--min_new_tokens,--min-new-tokens", c.min_new_tokens, "no eos before this many new tokens")
+      ->capture_default_str();
   app.add_flag("--do_sample,--do-sample", c.do_sample, "sample instead of greedy / beam search");
   app.add_option("--temperature", c.temperature, "sampling temperature")->capture_default_str();
   app.add_option("--top_k,--top-k", c.top_k, "keep the k most likely tokens (0: all)")->capture_default_str();
-  app.add_option("--top_p,--top-p", c.top_p, "nucleus: keep the smallest set with this probability")->capture_default_str();
+  app.add_option("--top_p,--top-p", c.top_p, "nucleus: keep the smallest set with this probability")
+      ->capture_default_str();
   app.add_option("--min_p,--min-p", c.min_p, "keep tokens with p >= min_p * the top p (0: off)")->capture_default_str();
-  app.add_option("--typical_p,--typical-p", c.typical_p, "locally typical sampling mass (1: off)")->capture_default_str();
-  app.add_option("--repetition_penalty,--repetition-penalty", c.repetition_penalty, "> 1 discourages repeats")->capture_default_str();
-  app.add_option("--no_repeat_ngram_size,--no-repeat-ngram-size", c.no_repeat_ngram_size, "no n-gram of this size twice")->capture_default_str();
+  app.add_option("--typical_p,--typical-p", c.typical_p, "locally typical sampling mass (1: off)")
+      ->capture_default_str();
+  app.add_option("--repetition_penalty,--repetition-penalty", c.repetition_penalty, "> 1 discourages repeats")
+      ->capture_default_str();
+  app.add_option("--no_repeat_ngram_size,--no-repeat-ngram-size", c.no_repeat_ngram_size,
+                 "no n-gram of this size twice")
+      ->capture_default_str();
   app.add_option("--bad_words", a.bad_words, "text that must not be generated (with and without a leading space)");
-  app.add_option("--bad_words_ids,--bad-words-ids", a.bad_words_ids, "one token sequence that must not be generated: ids, comma-separated")
+  app.add_option("--bad_words_ids,--bad-words-ids", a.bad_words_ids,
+                 "one token sequence that must not be generated: ids, comma-separated")
       ->delimiter(',');
   app.add_option("--num_beams,--num-beams", c.num_beams, "beam search with this many beams")->capture_default_str();
-  app.add_option("--length_penalty,--length-penalty", c.length_penalty, "beam score / new tokens ^ length_penalty")->capture_default_str();
+  app.add_option("--length_penalty,--length-penalty", c.length_penalty, "beam score / new tokens ^ length_penalty")
+      ->capture_default_str();
   app.add_option("--early_stopping,--early-stopping", a.early_stopping, "beam search: true, false or never")
       ->check(CLI::IsMember({"true", "false", "never"}))
       ->capture_default_str();
-  app.add_option("--num_return_sequences,--num-return-sequences", c.num_return_sequences, "sequences to return")->capture_default_str();
+  app.add_option("--num_return_sequences,--num-return-sequences", c.num_return_sequences, "sequences to return")
+      ->capture_default_str();
   app.add_option("--eos_token_id,--eos-token-id", c.eos_token_id, "stop tokens (default: the model's)")->delimiter(',');
   app.add_option("--stop_strings,--stop-strings,--stop", c.stop_strings, "stop when the text ends with one of these");
   app.add_option("--seed", c.seed, "random seed for sampling")->capture_default_str();
-  app.add_option("--top_logprobs,--top-logprobs", c.top_logprobs, "print each token's log-prob and this many alternatives");
+  app.add_option("--top_logprobs,--top-logprobs", c.top_logprobs,
+                 "print each token's log-prob and this many alternatives");
 }
 
 int run_generate(GenerateArgs& a) {
@@ -129,16 +140,19 @@ int run_generate(GenerateArgs& a) {
     if (i > 0) std::cout << a.prompt;  // each sequence in full, as HF decodes them
     std::cout << tok.decode_text(r.new_ids(), true) << "\n";
     if (results.size() > 1 || cfg.num_beams > 1)
-      std::fprintf(stderr, "[tinyllm] sequence %zu: %zu new tokens, score %.4f\n", i, r.new_ids().size(), r.sequence_score);
+      std::fprintf(stderr, "[tinyllm] sequence %zu: %zu new tokens, score %.4f\n", i, r.new_ids().size(),
+                   r.sequence_score);
     for (std::size_t t = 0; cfg.top_logprobs > 0 && t < r.top_logprobs.size(); ++t) {
       std::fprintf(stderr, "  %-16s %8.4f  |", ("'" + tok.decode_text({r.sequence[r.prompt_length + t]}) + "'").c_str(),
                    r.logprobs[t]);
-      for (const auto& alt : r.top_logprobs[t]) std::fprintf(stderr, " '%s' %.3f", tok.decode_text({alt.id}).c_str(), alt.logprob);
+      for (const auto& alt : r.top_logprobs[t])
+        std::fprintf(stderr, " '%s' %.3f", tok.decode_text({alt.id}).c_str(), alt.logprob);
       std::fputc('\n', stderr);
     }
   }
-  std::fprintf(stderr, "[tinyllm] prompt: %zu tokens; generated: %zu tokens in %.0f ms, %.1f tokens/s (prompt included)\n",
-               prompt.size(), generated, total_ms, total_ms > 0 ? 1e3 * static_cast<double>(generated) / total_ms : 0.0);
+  std::fprintf(
+      stderr, "[tinyllm] prompt: %zu tokens; generated: %zu tokens in %.0f ms, %.1f tokens/s (prompt included)\n",
+      prompt.size(), generated, total_ms, total_ms > 0 ? 1e3 * static_cast<double>(generated) / total_ms : 0.0);
   return 0;
 }
 
@@ -187,17 +201,20 @@ int run_perplexity(const PerplexityArgs& a) {
     if (!tty) return;
     const int width = 40, filled = static_cast<int>(width * done / total);
     const double s = ms_since(t0) / 1e3;
-    std::fprintf(stderr, "\r[%s%s] %3d%% %zu/%zu tokens, %.0f tokens/s ", std::string(static_cast<std::size_t>(filled), '#').c_str(),
-                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(), static_cast<int>(100 * done / total), done,
-                 total, s > 0 ? static_cast<double>(done) / s : 0.0);
+    std::fprintf(stderr, "\r[%s%s] %3d%% %zu/%zu tokens, %.0f tokens/s ",
+                 std::string(static_cast<std::size_t>(filled), '#').c_str(),
+                 std::string(static_cast<std::size_t>(width - filled), ' ').c_str(),
+                 static_cast<int>(100 * done / total), done, total, s > 0 ? static_cast<double>(done) / s : 0.0);
     std::fflush(stderr);
   };
   const tinyllm::PerplexityStats st = tinyllm::perplexity(model, ids, a.window, a.stride, progress);
   if (tty) std::fputc('\n', stderr);
   const int window = a.window ? a.window : model.config().n_positions;
-  std::printf("perplexity %.4f\ntop-1 accuracy %.4f\nscored tokens %zu of %zu (window %d, stride %d)\n", st.perplexity(),
-              st.accuracy(), st.tokens, ids.size(), window, a.stride ? a.stride : std::max(1, window / 2));
-  std::fprintf(stderr, "[tinyllm] %.1f s, %.0f tokens/s\n", ms_since(t0) / 1e3, 1e3 * static_cast<double>(st.tokens) / ms_since(t0));
+  std::printf("perplexity %.4f\ntop-1 accuracy %.4f\nscored tokens %zu of %zu (window %d, stride %d)\n",
+              st.perplexity(), st.accuracy(), st.tokens, ids.size(), window,
+              a.stride ? a.stride : std::max(1, window / 2));
+  std::fprintf(stderr, "[tinyllm] %.1f s, %.0f tokens/s\n", ms_since(t0) / 1e3,
+               1e3 * static_cast<double>(st.tokens) / ms_since(t0));
   return 0;
 }
 

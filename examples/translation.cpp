@@ -8,9 +8,8 @@
 // the effect the GPT-2 paper describes.
 #include <iostream>
 #include <string>
-#include <vector>
-
 #include <tinyllm/gpt2.hpp>
+#include <vector>
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : TINYLLM_DEMO_MODEL;
@@ -30,7 +29,8 @@ int main(int argc, char** argv) {
     cfg.stop_strings = {"\n"};
     const auto out = model.generate_batch(prompts, cfg);
     for (std::size_t i = 0; i < sentences.size(); ++i) {
-      std::string french = tok.decode_text(std::vector<int>(out[i].begin() + static_cast<long>(prompts[i].size()), out[i].end()), true);
+      std::string french =
+          tok.decode_text(std::vector<int>(out[i].begin() + static_cast<long>(prompts[i].size()), out[i].end()), true);
       if (const auto nl = french.find('\n'); nl != std::string::npos) french.resize(nl);
       std::cout << "English: " << sentences[i] << "\nFrench:" << french << "\n";
     }

@@ -84,8 +84,9 @@ class BasicGPT2 {
   std::string generate_text(std::string_view prompt, int max_length = 50) const;
   // The same with any config.
   std::string generate_text(std::string_view prompt, const GenerationConfig& cfg) const;
-  // Streaming: on_text(std::string_view piece) receives the new text as it is produced, in pieces
-  // that are always complete UTF-8; returning false stops generation. Returns the whole text.
+  // Streaming: on_text(piece) receives the new text as it is produced (a std::string_view or const
+  // std::string& parameter both work), in pieces that are always complete UTF-8; returning false stops
+  // generation. Returns the whole text.
   template <class OnText>
   std::string generate_text(std::string_view prompt, const GenerationConfig& cfg, OnText&& on_text) const;
 
@@ -94,7 +95,8 @@ class BasicGPT2 {
   // generate() gives for that prompt alone with the same config.
   std::vector<std::vector<int>> generate_batch(const std::vector<std::vector<int>>& input_ids,
                                                const GenerationConfig& cfg = {}) const;
-  std::vector<std::string> generate_batch(const std::vector<std::string>& prompts, const GenerationConfig& cfg = {}) const;
+  std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
+                                          const GenerationConfig& cfg = {}) const;
   // (so that generate_batch({"text", ...}) and generate_batch({{ids}, ...}) are not ambiguous)
   std::vector<std::string> generate_batch(std::initializer_list<std::string_view> prompts,
                                           const GenerationConfig& cfg = {}) const;
@@ -105,7 +107,8 @@ class BasicGPT2 {
 
   // Sequences with their scores (HF: return_dict_in_generate=True, output_scores=True): log-probs of
   // the new tokens, cfg.top_logprobs alternatives, the beam score, and why each sequence stopped.
-  std::vector<GenerationResult> generate_with_scores(const std::vector<int>& input_ids, const GenerationConfig& cfg = {}) const;
+  std::vector<GenerationResult> generate_with_scores(const std::vector<int>& input_ids,
+                                                     const GenerationConfig& cfg = {}) const;
   std::vector<GenerationResult> generate_with_scores(const std::vector<std::vector<int>>& input_ids,
                                                      const GenerationConfig& cfg = {}) const;
 
@@ -123,7 +126,9 @@ class BasicGPT2 {
   std::vector<GenerationResult> run(std::vector<detail::PromptState>& prompts, const GenerationConfig& cfg, bool scores,
                                     const detail::TokenCallback* on_token) const;
   std::vector<detail::PromptState> prompt_states(const std::vector<std::vector<int>>& batch, const char* who) const;
-  std::string text(const std::vector<int>& ids) const { return tokenizer().decode_text(ids, /*skip_special_tokens=*/true); }
+  std::string text(const std::vector<int>& ids) const {
+    return tokenizer().decode_text(ids, /*skip_special_tokens=*/true);
+  }
 
   GPT2Config config_;
   std::shared_ptr<const detail::WeightStore> store_;  // shared by copies of the model
@@ -227,8 +232,9 @@ std::vector<detail::PromptState> BasicGPT2<Backend>::prompt_states(const std::ve
 }
 
 template <class Backend>
-std::vector<GenerationResult> BasicGPT2<Backend>::run(std::vector<detail::PromptState>& prompts, const GenerationConfig& cfg,
-                                                      bool scores, const detail::TokenCallback* on_token) const {
+std::vector<GenerationResult> BasicGPT2<Backend>::run(std::vector<detail::PromptState>& prompts,
+                                                      const GenerationConfig& cfg, bool scores,
+                                                      const detail::TokenCallback* on_token) const {
   detail::Generator<Backend> g(ref(), cfg, detail::checked_eos(ref(), cfg, eos_), scores, on_token);
   return g.run(prompts);
 }
@@ -254,8 +260,9 @@ template <class OnToken>
 std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg,
                                               OnToken&& on_token) const {
   if (cfg.num_beams > 1)
-    detail::fail("GenerationConfig.num_beams", "is " + std::to_string(cfg.num_beams) +
-                                                   ": streaming needs num_beams = 1 (beam search knows its result only at the end)");
+    detail::fail("GenerationConfig.num_beams",
+                 "is " + std::to_string(cfg.num_beams) +
+                     ": streaming needs num_beams = 1 (beam search knows its result only at the end)");
   const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
   return generate_one(input_ids, cfg, &cb);
 }
@@ -284,16 +291,17 @@ std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const Gen
 
 template <class Backend>
 template <class OnText>
-std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const GenerationConfig& cfg, OnText&& on_text) const {
+std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const GenerationConfig& cfg,
+                                              OnText&& on_text) const {
   TokenStreamDecoder decoder(tokenizer(), /*skip_special_tokens=*/true);
   bool go = true;
   const std::vector<int> ids = generate(encode_prompt(prompt, "generate_text"), cfg, [&](int id) {
     const std::string piece = decoder.push(id);
-    if (!piece.empty()) go = detail::keep_going(on_text, std::string_view(piece));
+    if (!piece.empty()) go = detail::keep_going(on_text, piece);
     return go;
   });
   const std::string rest = decoder.flush();
-  if (go && !rest.empty()) detail::keep_going(on_text, std::string_view(rest));
+  if (go && !rest.empty()) detail::keep_going(on_text, rest);
   return text(ids);
 }
 

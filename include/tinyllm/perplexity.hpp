@@ -18,9 +18,9 @@
 namespace tinyllm {
 
 struct PerplexityStats {
-  double nll = 0;            // sum of -log p(token | context) over the scored tokens
-  std::size_t tokens = 0;    // tokens scored
-  std::size_t top1 = 0;      // tokens that were the model's most likely next token
+  double nll = 0;          // sum of -log p(token | context) over the scored tokens
+  std::size_t tokens = 0;  // tokens scored
+  std::size_t top1 = 0;    // tokens that were the model's most likely next token
   double perplexity() const { return tokens ? std::exp(nll / static_cast<double>(tokens)) : 0.0; }
   double accuracy() const { return tokens ? static_cast<double>(top1) / static_cast<double>(tokens) : 0.0; }
 };
@@ -44,7 +44,7 @@ void for_each_prediction(const BasicGPT2<Backend>& model, const std::vector<int>
     const std::size_t end = std::min(begin + window, n);
     s.cache.set_length(0);
     forward_hidden<Backend>(c, model.weights(), s, ids.data() + begin, end - begin);  // ln_f(x): [end - begin, C]
-    for (std::size_t t = std::max(scored_to, begin + 1); t < end; t += chunk) {  // target t, predicted by row t-1
+    for (std::size_t t = std::max(scored_to, begin + 1); t < end; t += chunk) {       // target t, predicted by row t-1
       const std::size_t rows = std::min(chunk, end - t);
       lm_head<Backend>(c, model.weights(), s.x.data() + (t - 1 - begin) * C, rows, logits.data());
       on_rows(static_cast<const float*>(logits.data()), ids.data() + t, rows);
@@ -62,15 +62,18 @@ PerplexityStats perplexity(const BasicGPT2<Backend>& model, const std::vector<in
                            const std::function<void(std::size_t, std::size_t)>& progress = {}) {
   const int n_ctx = model.config().n_positions;
   if (window < 0 || window > n_ctx)
-    detail::fail("perplexity", "window is " + std::to_string(window) + ", must be in [2, n_positions = " + std::to_string(n_ctx) + "] (0: n_positions)");
+    detail::fail("perplexity", "window is " + std::to_string(window) +
+                                   ", must be in [2, n_positions = " + std::to_string(n_ctx) + "] (0: n_positions)");
   if (window == 0) window = n_ctx;
   if (window < 2) detail::fail("perplexity", "window is " + std::to_string(window) + ", must be at least 2");
   if (stride < 0 || stride > window)
-    detail::fail("perplexity", "stride is " + std::to_string(stride) + ", must be in [1, window = " + std::to_string(window) + "] (0: window / 2)");
+    detail::fail("perplexity", "stride is " + std::to_string(stride) +
+                                   ", must be in [1, window = " + std::to_string(window) + "] (0: window / 2)");
   if (stride == 0) stride = std::max(1, window / 2);
   for (std::size_t i = 0; i < ids.size(); ++i)
     if (ids[i] < 0 || ids[i] >= model.config().vocab_size)
-      detail::fail("perplexity", "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) + " is outside the vocabulary");
+      detail::fail("perplexity", "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+                                     " is outside the vocabulary");
   const std::size_t V = static_cast<std::size_t>(model.config().vocab_size);
   PerplexityStats st;
   detail::for_each_prediction(

@@ -33,16 +33,20 @@ class BasicSession {
   // Continues the session with cfg (greedy or sampling; num_return_sequences 1) and appends what it
   // generates. max_length counts every token of the session, as HF counts the prompt: prefer
   // max_new_tokens. An empty session starts from bos_token_id. Returns the new ids / new text.
-  std::vector<int> generate(const GenerationConfig& cfg = {}) { return generate(cfg, [](int) {}); }
+  std::vector<int> generate(const GenerationConfig& cfg = {}) {
+    return generate(cfg, [](int) {});
+  }
   template <class OnToken>
   std::vector<int> generate(const GenerationConfig& cfg, OnToken&& on_token);  // streaming, as BasicGPT2's
-  std::string generate_text(const GenerationConfig& cfg = {}) { return generate_text(cfg, [](std::string_view) {}); }
+  std::string generate_text(const GenerationConfig& cfg = {}) {
+    return generate_text(cfg, [](std::string_view) {});
+  }
   template <class OnText>
-  std::string generate_text(const GenerationConfig& cfg, OnText&& on_text);    // streaming UTF-8 pieces
+  std::string generate_text(const GenerationConfig& cfg, OnText&& on_text);  // streaming UTF-8 pieces
   // With scores; beam search is allowed here (the session continues with the best sequence).
   GenerationResult generate_with_scores(const GenerationConfig& cfg = {});
 
-  const std::vector<int>& ids() const { return ids_; }   // every token of the session
+  const std::vector<int>& ids() const { return ids_; }  // every token of the session
   std::string text() const { return model_.tokenizer().decode_text(ids_, /*skip_special_tokens=*/true); }
   std::size_t size() const { return ids_.size(); }
   std::size_t cached() const { return static_cast<std::size_t>(state_.cache.length()); }  // tokens in the KV cache
@@ -83,13 +87,15 @@ void BasicSession<Backend>::truncate(std::size_t n) {
 }
 
 template <class Backend>
-GenerationResult BasicSession<Backend>::run(const GenerationConfig& cfg, bool scores, const detail::TokenCallback* on_token) {
+GenerationResult BasicSession<Backend>::run(const GenerationConfig& cfg, bool scores,
+                                            const detail::TokenCallback* on_token) {
   cfg.validate();
   if (cfg.num_return_sequences != 1)
-    detail::fail("GenerationConfig.num_return_sequences", "is " + std::to_string(cfg.num_return_sequences) +
-                                                              ": a session continues with one sequence");
+    detail::fail("GenerationConfig.num_return_sequences",
+                 "is " + std::to_string(cfg.num_return_sequences) + ": a session continues with one sequence");
   if (ids_.empty()) {
-    if (model_.config().bos_token_id < 0) detail::fail("Session.generate", "the session is empty and the model has no bos_token_id");
+    if (model_.config().bos_token_id < 0)
+      detail::fail("Session.generate", "the session is empty and the model has no bos_token_id");
     ids_.push_back(model_.config().bos_token_id);
   }
   if (cached() == ids_.size()) state_.cache.set_length(static_cast<int>(ids_.size() - 1));  // re-run the last token
@@ -111,8 +117,9 @@ template <class Backend>
 template <class OnToken>
 std::vector<int> BasicSession<Backend>::generate(const GenerationConfig& cfg, OnToken&& on_token) {
   if (cfg.num_beams > 1)
-    detail::fail("GenerationConfig.num_beams", "is " + std::to_string(cfg.num_beams) +
-                                                   ": streaming needs num_beams = 1 (use generate_with_scores for beam search)");
+    detail::fail("GenerationConfig.num_beams",
+                 "is " + std::to_string(cfg.num_beams) +
+                     ": streaming needs num_beams = 1 (use generate_with_scores for beam search)");
   const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
   return run(cfg, false, &cb).new_ids();
 }
@@ -124,11 +131,11 @@ std::string BasicSession<Backend>::generate_text(const GenerationConfig& cfg, On
   bool go = true;
   const std::vector<int> ids = generate(cfg, [&](int id) {
     const std::string piece = decoder.push(id);
-    if (!piece.empty()) go = detail::keep_going(on_text, std::string_view(piece));
+    if (!piece.empty()) go = detail::keep_going(on_text, piece);
     return go;
   });
   const std::string rest = decoder.flush();
-  if (go && !rest.empty()) detail::keep_going(on_text, std::string_view(rest));
+  if (go && !rest.empty()) detail::keep_going(on_text, rest);
   return model_.tokenizer().decode_text(ids, /*skip_special_tokens=*/true);
 }
 

@@ -15,6 +15,7 @@
 #include <cstring>      // std::memcpy
 #include <functional>   // std::function
 #include <memory>       // std::unique_ptr
+#include <optional>     // std::optional
 #include <random>       // std::mt19937_64
 #include <string>       // std::string
 #include <string_view>  // std::string_view
@@ -58,7 +59,8 @@ inline std::vector<int> checked_eos(const ModelRef& m, const GenerationConfig& c
   cfg.validate();
   auto check = [&](const char* field, int id) {
     if (id >= m.config.vocab_size)
-      fail(std::string("GenerationConfig.") + field, std::to_string(id) + " is not a token id of this model (vocab_size " +
+      fail(std::string("GenerationConfig.") + field, std::to_string(id) +
+                                                         " is not a token id of this model (vocab_size " +
                                                          std::to_string(m.config.vocab_size) + ")");
   };
   for (int id : cfg.eos_token_id) check("eos_token_id", id);
@@ -74,8 +76,13 @@ class Generator {
  public:
   Generator(const ModelRef& m, const GenerationConfig& cfg, std::vector<int> eos, bool want_scores,
             const TokenCallback* on_token)
-      : m_(m), cfg_(cfg), eos_(std::move(eos)), scores_(want_scores), on_token_(on_token),
-        V_(static_cast<std::size_t>(m.config.vocab_size)), C_(static_cast<std::size_t>(m.config.n_embd)) {}
+      : m_(m),
+        cfg_(cfg),
+        eos_(std::move(eos)),
+        scores_(want_scores),
+        on_token_(on_token),
+        V_(static_cast<std::size_t>(m.config.vocab_size)),
+        C_(static_cast<std::size_t>(m.config.n_embd)) {}
 
   // num_return_sequences results per prompt, in prompt order.
   std::vector<GenerationResult> run(std::vector<PromptState>& prompts) {
@@ -113,8 +120,9 @@ class Generator {
   // New tokens allowed after ids: max_new_tokens or max_length, never past n_positions.
   std::size_t max_length(const std::vector<int>& ids) const {
     const std::size_t n = ids.size(), ctx = static_cast<std::size_t>(m_.config.n_positions);
-    std::size_t budget = cfg_.max_new_tokens >= 0 ? static_cast<std::size_t>(cfg_.max_new_tokens)
-                         : static_cast<std::size_t>(cfg_.max_length) > n ? static_cast<std::size_t>(cfg_.max_length) - n : 0;
+    std::size_t budget = cfg_.max_new_tokens >= 0                        ? static_cast<std::size_t>(cfg_.max_new_tokens)
+                         : static_cast<std::size_t>(cfg_.max_length) > n ? static_cast<std::size_t>(cfg_.max_length) - n
+                                                                         : 0;
     return n + std::min(budget, ctx > n ? ctx - n : 0);
   }
 
@@ -192,13 +200,16 @@ class Generator {
           res.sequence_score += logprob[i];
           if (cfg_.top_logprobs > 0) res.top_logprobs.push_back(std::move(top[i]));
         }
-        int reason = 0;  // 1 + FinishReason
-        if (std::find(eos_.begin(), eos_.end(), t) != eos_.end()) reason = 1 + static_cast<int>(FinishReason::eos);
-        else if (s.stop.active() && s.stop.push(bytes(t))) reason = 1 + static_cast<int>(FinishReason::stop_string);
-        else if (res.sequence.size() >= s.max_length) reason = 1 + static_cast<int>(FinishReason::length);
-        if (on_token_ && !(*on_token_)(s.result, t) && !reason) reason = 1 + static_cast<int>(FinishReason::stopped);
-        if (reason) {
-          res.finish_reason = static_cast<FinishReason>(reason - 1);
+        std::optional<FinishReason> end;
+        if (std::find(eos_.begin(), eos_.end(), t) != eos_.end())
+          end = FinishReason::eos;
+        else if (s.stop.active() && s.stop.push(bytes(t)))
+          end = FinishReason::stop_string;
+        else if (res.sequence.size() >= s.max_length)
+          end = FinishReason::length;
+        if (on_token_ && !(*on_token_)(s.result, t) && !end) end = FinishReason::stopped;
+        if (end) {
+          res.finish_reason = *end;
           continue;
         }
         tokens.push_back(t);
@@ -222,14 +233,18 @@ class Generator {
   }
 
   void run_beams(std::vector<PromptState>& prompts) {
-    const std::size_t R = static_cast<std::size_t>(cfg_.num_return_sequences), nb = static_cast<std::size_t>(cfg_.num_beams);
+    const std::size_t R = static_cast<std::size_t>(cfg_.num_return_sequences),
+                      nb = static_cast<std::size_t>(cfg_.num_beams);
     std::vector<BeamGroup> groups;
     std::vector<float> first;
     for (std::size_t p = 0; p < prompts.size(); ++p) {
       const std::size_t max_len = max_length(prompts[p].ids);
       if (max_len == prompts[p].ids.size()) continue;
       const float* h = prefill(prompts[p]);
-      BeamGroup g{p * R, BeamSearch(cfg_, prompts[p].ids, max_len, eos_, matcher(prompts[p].ids)), {}, sequence_rng(cfg_.seed, 0)};
+      BeamGroup g{p * R,
+                  BeamSearch(cfg_, prompts[p].ids, max_len, eos_, matcher(prompts[p].ids)),
+                  {},
+                  sequence_rng(cfg_.seed, 0)};
       for (std::size_t b = 0; b < nb; ++b) {
         g.states.push_back(std::make_unique<InferenceState>(m_.config));
         copy_cache(m_.config, prompts[p].state.cache, g.states.back()->cache);
@@ -250,7 +265,8 @@ class Generator {
           float* row = logits_.data() + i * V_;
           const BeamSearch::Beam& beam = groups[i / nb].search.running()[i % nb];
           log_softmax(row);
-          process(row, {beam.ids.data(), beam.ids.size(), results_[groups[i / nb].first_result].prompt_length}, cfg_, eos_);
+          process(row, {beam.ids.data(), beam.ids.size(), results_[groups[i / nb].first_result].prompt_length}, cfg_,
+                  eos_);
           if (cfg_.do_sample) warp(row, V_, cfg_, min_keep);
           if (scores_) info[i].log_norm = log_norm_and_top(row, info[i].top);
         }

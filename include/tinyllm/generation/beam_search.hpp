@@ -15,6 +15,7 @@
 #include <algorithm>    // std::sort, std::stable_sort, std::find, std::min
 #include <cmath>        // std::pow
 #include <cstddef>      // std::size_t
+#include <optional>     // std::optional
 #include <random>       // std::mt19937_64
 #include <string_view>  // std::string_view
 #include <utility>      // std::move
@@ -46,7 +47,10 @@ class BeamSearch {
   // max_length: prompt + new tokens at most (already capped at the model's n_positions).
   BeamSearch(const GenerationConfig& cfg, const std::vector<int>& prompt, std::size_t max_length,
              const std::vector<int>& eos, const StopStringMatcher& stop)
-      : cfg_(cfg), eos_(eos), prompt_length_(prompt.size()), max_length_(max_length),
+      : cfg_(cfg),
+        eos_(eos),
+        prompt_length_(prompt.size()),
+        max_length_(max_length),
         beams_(static_cast<std::size_t>(cfg.num_beams)) {
     for (std::size_t b = 0; b < beams_.size(); ++b) {
       beams_[b].ids = prompt;
@@ -66,25 +70,28 @@ class BeamSearch {
   std::vector<std::size_t> step(const float* rows, std::size_t V, const RowScores* info, std::mt19937_64& rng,
                                 TokenBytes&& bytes) {
     const std::size_t nb = beams_.size(), keep = std::max<std::size_t>(2, 1 + eos_.size()) * nb;
-    std::vector<Candidate> cand = cfg_.do_sample ? sample_candidates(rows, V, keep, rng) : best_candidates(rows, V, keep);
+    std::vector<Candidate> cand =
+        cfg_.do_sample ? sample_candidates(rows, V, keep, rng) : best_candidates(rows, V, keep);
     const std::size_t cur_len = beams_[0].ids.size();
-    for (Candidate& c : cand) c.reason = ends(beams_[c.beam], c.token, bytes);
+    for (Candidate& c : cand) c.end = ends(beams_[c.beam], c.token, bytes);
 
     // 3. the next running beams: the best num_beams, ended ones pushed to the back by -1e9
     std::vector<std::size_t> order(cand.size());
     for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    auto running_score = [&](std::size_t i) { return cand[i].score + (cand[i].reason ? -1e9f : 0.0f); };
-    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return running_score(a) > running_score(b); });
+    auto running_score = [&](std::size_t i) { return cand[i].score + (cand[i].end ? -1e9f : 0.0f); };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return running_score(a) > running_score(b); });
 
     // 4. file the candidates that ended, if ranked in the first num_beams
     const bool full = finished_.size() == nb;
     const float length = penalty(cur_len + 1 - prompt_length_);
     for (std::size_t i = 0; i < cand.size() && i < nb; ++i) {
-      if (!cand[i].reason || (full && cfg_.early_stopping.value() == EarlyStopping::early) || !improvable_) continue;
-      Hypothesis h{extend(cand[i], rows, V, info, bytes), cand[i].score / length, static_cast<FinishReason>(cand[i].reason - 1)};
+      if (!cand[i].end || (full && cfg_.early_stopping.value() == EarlyStopping::early) || !improvable_) continue;
+      Hypothesis h{extend(cand[i], rows, V, info, bytes), cand[i].score / length, *cand[i].end};
       finished_.push_back(std::move(h));
     }
-    std::stable_sort(finished_.begin(), finished_.end(), [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
+    std::stable_sort(finished_.begin(), finished_.end(),
+                     [](const Hypothesis& a, const Hypothesis& b) { return a.score > b.score; });
     if (finished_.size() > nb) finished_.resize(nb);
 
     std::vector<Beam> next;
@@ -104,7 +111,7 @@ class BeamSearch {
     const float best_possible = beams_[0].score / penalty(best_len);
     improvable_ = improvable_ && (!all_finished || best_possible > finished_.back().score);
     bool all_ended = true;
-    for (const Candidate& c : cand) all_ended = all_ended && c.reason;
+    for (const Candidate& c : cand) all_ended = all_ended && c.end;
     done_ = !improvable_ || (all_finished && cfg_.early_stopping.value() == EarlyStopping::early) || all_ended;
     return parents;
   }
@@ -112,10 +119,12 @@ class BeamSearch {
   // The best n hypotheses, best first (HF: sequences[:num_return_sequences], sequences_scores).
   std::vector<GenerationResult> results(std::size_t n) const {
     std::vector<GenerationResult> out;
-    for (std::size_t i = 0; i < finished_.size() && out.size() < n; ++i) out.push_back(to_result(finished_[i].beam, finished_[i].score, finished_[i].reason));
+    for (std::size_t i = 0; i < finished_.size() && out.size() < n; ++i)
+      out.push_back(to_result(finished_[i].beam, finished_[i].score, finished_[i].reason));
     // Not reached by the loop above, but kept safe: fill from the running beams.
     const float length = penalty(beams_[0].ids.size() - prompt_length_);
-    for (std::size_t i = 0; out.size() < n && i < beams_.size(); ++i) out.push_back(to_result(beams_[i], beams_[i].score / length, FinishReason::length));
+    for (std::size_t i = 0; out.size() < n && i < beams_.size(); ++i)
+      out.push_back(to_result(beams_[i], beams_[i].score / length, FinishReason::length));
     return out;
   }
 
@@ -124,7 +133,7 @@ class BeamSearch {
     float score;       // beam score + log-prob
     std::size_t beam;  // the running beam it continues
     int token;
-    int reason = 0;    // 0: goes on; else 1 + FinishReason
+    std::optional<FinishReason> end = {};  // why the beam ends with this token, if it does
   };
   struct Hypothesis {
     Beam beam;
@@ -144,16 +153,19 @@ class BeamSearch {
     for (std::size_t b = 0; b < beams_.size(); ++b)
       for (std::size_t t = 0; t < V; ++t) all.push_back({rows[b * V + t] + beams_[b].score, b, static_cast<int>(t)});
     keep = std::min(keep, all.size());
-    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(), [](const Candidate& a, const Candidate& c) {
-      return a.score > c.score || (a.score == c.score && (a.beam < c.beam || (a.beam == c.beam && a.token < c.token)));
-    });
+    std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(keep), all.end(),
+                      [](const Candidate& a, const Candidate& c) {
+                        return a.score > c.score ||
+                               (a.score == c.score && (a.beam < c.beam || (a.beam == c.beam && a.token < c.token)));
+                      });
     all.resize(keep);
     return all;
   }
 
   // Beam sampling: `keep` draws without replacement from softmax(beam score + log-prob) over all
   // (beam, token) pairs, in the order drawn (HF: torch.multinomial(probs, keep)).
-  std::vector<Candidate> sample_candidates(const float* rows, std::size_t V, std::size_t keep, std::mt19937_64& rng) const {
+  std::vector<Candidate> sample_candidates(const float* rows, std::size_t V, std::size_t keep,
+                                           std::mt19937_64& rng) const {
     std::vector<float> acc(beams_.size() * V);
     for (std::size_t b = 0; b < beams_.size(); ++b)
       for (std::size_t t = 0; t < V; ++t) acc[b * V + t] = rows[b * V + t] + beams_[b].score;
@@ -170,16 +182,16 @@ class BeamSearch {
     return out;
   }
 
-  // Why a beam extended by `token` ends (1 + FinishReason), or 0.
+  // Why a beam extended by `token` ends, if it does.
   template <class TokenBytes>
-  int ends(const Beam& b, int token, TokenBytes& bytes) const {
-    if (std::find(eos_.begin(), eos_.end(), token) != eos_.end()) return 1 + static_cast<int>(FinishReason::eos);
+  std::optional<FinishReason> ends(const Beam& b, int token, TokenBytes& bytes) const {
+    if (std::find(eos_.begin(), eos_.end(), token) != eos_.end()) return FinishReason::eos;
     if (b.stop.active()) {
       StopStringMatcher m = b.stop;
-      if (m.push(bytes(token))) return 1 + static_cast<int>(FinishReason::stop_string);
+      if (m.push(bytes(token))) return FinishReason::stop_string;
     }
-    if (b.ids.size() + 1 >= max_length_) return 1 + static_cast<int>(FinishReason::length);
-    return 0;
+    if (b.ids.size() + 1 >= max_length_) return FinishReason::length;
+    return std::nullopt;
   }
 
   // The beam of a candidate: its parent plus the token, with the token's scores.
@@ -189,7 +201,8 @@ class BeamSearch {
     b.ids.push_back(c.token);
     if (b.stop.active()) b.stop.push(bytes(c.token));
     if (info) {
-      b.logprobs.push_back(static_cast<float>(static_cast<double>(rows[c.beam * V + static_cast<std::size_t>(c.token)]) - info[c.beam].log_norm));
+      b.logprobs.push_back(static_cast<float>(
+          static_cast<double>(rows[c.beam * V + static_cast<std::size_t>(c.token)]) - info[c.beam].log_norm));
       b.top.push_back(info[c.beam].top);
     }
     return b;

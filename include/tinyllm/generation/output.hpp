@@ -21,7 +21,7 @@ enum class FinishReason {
 };
 
 struct GenerationResult {
-  std::vector<int> sequence;    // prompt + new ids, as generate() returns
+  std::vector<int> sequence;  // prompt + new ids, as generate() returns
   std::size_t prompt_length = 0;
   // Per new id: its log-probability under the distribution it was chosen from, i.e. log_softmax of the
   // processed scores (HF: compute_transition_scores(..., normalize_logits=True)).

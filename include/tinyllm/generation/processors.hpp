@@ -6,13 +6,13 @@
 // at a threshold could decide differently. Depends on generation/config.hpp only.
 #pragma once
 
-#include <algorithm>  // std::sort, std::nth_element, std::find, std::equal, std::unique
-#include <cmath>      // std::exp, std::log, std::abs
-#include <cstddef>    // std::size_t
-#include <functional> // std::greater
-#include <limits>     // std::numeric_limits
-#include <utility>    // std::pair
-#include <vector>     // std::vector
+#include <algorithm>   // std::sort, std::nth_element, std::find, std::equal, std::unique
+#include <cmath>       // std::exp, std::log, std::abs
+#include <cstddef>     // std::size_t
+#include <functional>  // std::greater
+#include <limits>      // std::numeric_limits
+#include <utility>     // std::pair
+#include <vector>      // std::vector
 
 #include "config.hpp"
 
@@ -52,7 +52,8 @@ inline void no_repeat_ngram(float* scores, SequenceView s, std::size_t n) {
 
 // Bans the last id of every bad word whose other ids end the sequence (a one-id word: always).
 // A one-id word that is an eos id is ignored, as HF does.
-inline void bad_words(float* scores, SequenceView s, const std::vector<std::vector<int>>& words, const std::vector<int>& eos) {
+inline void bad_words(float* scores, SequenceView s, const std::vector<std::vector<int>>& words,
+                      const std::vector<int>& eos) {
   for (const std::vector<int>& w : words) {
     if (w.size() == 1 && std::find(eos.begin(), eos.end(), w[0]) != eos.end()) continue;
     const std::size_t prefix = w.size() - 1;
@@ -104,7 +105,8 @@ inline Candidates finite_candidates(const float* scores, std::size_t V) {
   double m = -std::numeric_limits<double>::infinity(), sum = 0;
   for (const auto& it : c.items) m = std::max(m, static_cast<double>(it.first));
   c.p.resize(c.items.size());
-  for (std::size_t i = 0; i < c.items.size(); ++i) sum += (c.p[i] = std::exp(static_cast<double>(c.items[i].first) - m));
+  for (std::size_t i = 0; i < c.items.size(); ++i)
+    sum += (c.p[i] = std::exp(static_cast<double>(c.items[i].first) - m));
   for (double& x : c.p) x /= sum;
   c.log_norm = m + std::log(sum);
   return c;
@@ -117,7 +119,8 @@ inline void top_p(float* scores, std::size_t V, float p, std::size_t min_keep) {
   std::vector<std::size_t> order(c.items.size());
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return c.items[a].first < c.items[b].first || (c.items[a].first == c.items[b].first && c.items[a].second > c.items[b].second);
+    return c.items[a].first < c.items[b].first ||
+           (c.items[a].first == c.items[b].first && c.items[a].second > c.items[b].second);
   });
   const double cut = 1.0 - static_cast<double>(p);
   double cum = 0;
@@ -138,7 +141,8 @@ inline void min_p(float* scores, std::size_t V, float mp, std::size_t min_keep) 
   std::vector<std::size_t> order(c.items.size());  // most likely first
   for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    return c.items[a].first > c.items[b].first || (c.items[a].first == c.items[b].first && c.items[a].second < c.items[b].second);
+    return c.items[a].first > c.items[b].first ||
+           (c.items[a].first == c.items[b].first && c.items[a].second < c.items[b].second);
   });
   for (std::size_t j = min_keep; j < order.size(); ++j)
     if (c.p[order[j]] < threshold) scores[c.items[order[j]].second] = neg_inf;

@@ -31,7 +31,8 @@ inline int argmax(const float* scores, std::size_t n) {
 // standard, so the stream is the same on every platform, and it depends on nothing but (seed, r):
 // not on the thread count, the other prompts of a batch, or the prompt's place in it.
 inline std::mt19937_64 sequence_rng(std::uint64_t seed, std::size_t r) {
-  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32), static_cast<std::uint32_t>(r)};
+  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
+                    static_cast<std::uint32_t>(r)};
   return std::mt19937_64(seq);
 }
 
@@ -77,11 +78,12 @@ inline std::vector<TokenLogprob> top_logprobs(const float* scores, std::size_t V
   n = std::min(n, V);
   std::vector<std::pair<float, int>> all(V);
   for (std::size_t i = 0; i < V; ++i) all[i] = {scores[i], static_cast<int>(i)};
-  std::partial_sort(all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(), [](const auto& a, const auto& b) {
-    return a.first > b.first || (a.first == b.first && a.second < b.second);
-  });
+  std::partial_sort(
+      all.begin(), all.begin() + static_cast<std::ptrdiff_t>(n), all.end(),
+      [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
   std::vector<TokenLogprob> top;
-  for (std::size_t i = 0; i < n; ++i) top.push_back({all[i].second, static_cast<float>(static_cast<double>(all[i].first) - log_norm)});
+  for (std::size_t i = 0; i < n; ++i)
+    top.push_back({all[i].second, static_cast<float>(static_cast<double>(all[i].first) - log_norm)});
   return top;
 }
 

@@ -8,6 +8,7 @@
 #include <cstring>  // std::memcpy
 #include <vector>   // std::vector
 
+#include "../backend/backend.hpp"  // Serial
 #include "../config.hpp"
 #include "../detail/aligned.hpp"
 #include "../layers/attention.hpp"
@@ -78,6 +79,14 @@ void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s
   s.cache.set_length(static_cast<int>(pos0 + T));
 }
 
+// Attention of one new token at position pos against its sequence's cache; Run splits the heads.
+template <class Run>
+void attend_one(const GPT2Config& c, const float* qkv, layers::KVCache& cache, int layer, std::size_t pos, float scale,
+                float* out) {
+  layers::causal_self_attention<Run>(qkv, 1, static_cast<std::size_t>(c.n_head), static_cast<std::size_t>(c.head_dim()),
+                                     cache, layer, pos, scale, out);
+}
+
 // One decoding step for B sequences at once: ids[b] runs at position caches[b]->length() against
 // its own cache. The linear layers see B rows, so each weight is read once for the whole batch, and
 // row b comes out bitwise equal to forward_hidden of that sequence alone. Leaves ln_f(x) in s.x
@@ -93,15 +102,20 @@ void forward_batch(const GPT2Config& c, const GPT2Weights& w, Activations& s, la
     layers::embed(w.wte, w.wpe, C, ids + b, 1, pos[b], s.x.data() + b * C);  // x[b] = wte[id] + wpe[pos]
   }
   transformer<Backend>(c, w, s, B, [&](int l, float scale, const float* qkv, float* out) {
-    for (std::size_t b = 0; b < B; ++b)  // each sequence attends to its own cache
-      layers::causal_self_attention<Backend>(qkv + b * 3 * C, 1, static_cast<std::size_t>(c.n_head),
-                                             static_cast<std::size_t>(c.head_dim()), *caches[b], l, pos[b], scale,
-                                             out + b * C);
+    if (B < static_cast<std::size_t>(Backend::num_threads())) {  // few sequences: split each one's heads
+      for (std::size_t b = 0; b < B; ++b)
+        attend_one<Backend>(c, qkv + b * 3 * C, *caches[b], l, pos[b], scale, out + b * C);
+    } else {  // one parallel region for all sequences (the same arithmetic per head and query)
+      Backend::parallel_for(0, B, [&](std::size_t b0, std::size_t b1) {
+        for (std::size_t b = b0; b < b1; ++b)
+          attend_one<Serial>(c, qkv + b * 3 * C, *caches[b], l, pos[b], scale, out + b * C);
+      });
+    }
   });
   for (std::size_t b = 0; b < B; ++b) caches[b]->set_length(static_cast<int>(pos[b] + 1));
 }
 
-// to = the first `length` positions of from (to's buffers are reused when big enough).
+// to = a copy of what from caches (to's buffers are reused when big enough).
 inline void copy_cache(const GPT2Config& c, const layers::KVCache& from, layers::KVCache& to) {
   const int n = from.length();
   const std::size_t bytes = static_cast<std::size_t>(n) * static_cast<std::size_t>(c.head_dim()) * sizeof(float);
