@@ -1,7 +1,7 @@
 // Decoding throughput of one sequence vs a batch of sequences (generate_batch), on a random
 // GPT-2-124M-shaped folder (written once into the build folder, F32 weights, GPT-2's tokenizer).
 // Decode tokens/s comes from two runs of different lengths, so prefill does not count; each figure
-// is the best of --repeat runs (shared machines are noisy). Also checks that the batch produced
+// is the best of --repeat interleaved runs (shared machines are noisy). Also checks that the batch produced
 // exactly the tokens of the sequences run one by one.
 //
 // Usage: bench_generation [--model DIR] [--threads N] [--batch B] [--tokens N] [--repeat R]
@@ -10,8 +10,10 @@
 #include <cstdio>     // std::printf
 #include <cstdlib>    // std::atoi
 #include <string>     // std::string
+#include <utility>    // std::move
+#include <vector>     // std::vector
+
 #include <tinyllm/gpt2.hpp>
-#include <vector>  // std::vector
 
 #include "random_gpt2.hpp"
 
@@ -25,7 +27,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 
 int main(int argc, char** argv) {
   std::string dir = TINYLLM_BENCH_MODEL_DIR;
-  int threads = 2, batch = 8, tokens = 32, repeat = 3;
+  int threads = 2, batch = 8, tokens = 32, repeat = 5;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--model")
@@ -59,33 +61,38 @@ int main(int argc, char** argv) {
     const std::size_t at = static_cast<std::size_t>(b) * 5 % (text.size() - 8);
     prompts.emplace_back(text.begin() + static_cast<long>(at), text.begin() + static_cast<long>(at) + 8);
   }
-  auto run = [&](const std::vector<std::vector<int>>& p, int n) {  // best wall time of `repeat` runs
+  // One timed generate_batch; the four runs below are interleaved and each keeps its best time.
+  auto run = [&](const std::vector<std::vector<int>>& p, int n, std::vector<std::vector<int>>* out = nullptr) {
     tinyllm::GenerationConfig cfg;
     cfg.max_new_tokens = n;
     cfg.min_new_tokens = n;  // eos cannot end a sequence early
-    double best = 1e30;
-    std::vector<std::vector<int>> out;
-    for (int r = 0; r < repeat; ++r) {
-      const auto t = std::chrono::steady_clock::now();
-      out = model.generate_batch(p, cfg);
-      best = std::min(best, seconds_since(t));
-    }
-    return std::make_pair(best, out);
+    const auto t = std::chrono::steady_clock::now();
+    auto result = model.generate_batch(p, cfg);
+    const double s = seconds_since(t);
+    if (out) *out = std::move(result);
+    return s;
   };
   run({prompts[0]}, 2);  // warm up: page in the weights
 
   const int short_n = 4, long_n = 4 + tokens;
   const std::vector<std::vector<int>> one = {prompts[0]};
-  const double t1_short = run(one, short_n).first;
-  const auto [t1_long, single_out] = run(one, long_n);
+  double t1_short = 1e30, t1_long = 1e30, tb_short = 1e30, tb_long = 1e30;
+  std::vector<std::vector<int>> single_out, batch_out;
+  for (int r = 0; r < repeat; ++r) {
+    t1_short = std::min(t1_short, run(one, short_n));
+    t1_long = std::min(t1_long, run(one, long_n, &single_out));
+    tb_short = std::min(tb_short, run(prompts, short_n));
+    tb_long = std::min(tb_long, run(prompts, long_n, &batch_out));
+  }
   const double tps1 = tokens / (t1_long - t1_short);
-  const double tb_short = run(prompts, short_n).first;
-  const auto [tb_long, batch_out] = run(prompts, long_n);
   const double tpsb = static_cast<double>(batch) * tokens / (tb_long - tb_short);
 
   bool identical = batch_out[0] == single_out[0];
-  for (int b = 1; b < batch && identical; ++b)
-    identical = batch_out[static_cast<std::size_t>(b)] == run({prompts[static_cast<std::size_t>(b)]}, long_n).second[0];
+  for (int b = 1; b < batch && identical; ++b) {
+    std::vector<std::vector<int>> alone;
+    run({prompts[static_cast<std::size_t>(b)]}, long_n, &alone);
+    identical = batch_out[static_cast<std::size_t>(b)] == alone[0];
+  }
 
   std::printf("threads %d, %d decode steps after %d (greedy, prompts of 8 tokens)\n", threads, tokens, short_n);
   std::printf("  1 sequence : %7.1f tokens/s  (%.1f ms/token; end to end %.0f ms for %d tokens)\n", tps1, 1e3 / tps1,

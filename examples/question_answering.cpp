@@ -8,8 +8,9 @@
 // gpt2-medium or larger) for sensible answers.
 #include <iostream>
 #include <string>
-#include <tinyllm/gpt2.hpp>
 #include <vector>
+
+#include <tinyllm/gpt2.hpp>
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : TINYLLM_DEMO_MODEL;

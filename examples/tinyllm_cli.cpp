@@ -7,16 +7,17 @@
 // generate streams the continuation to stdout; its flags are GenerationConfig's fields, by the same
 // names (--max_new_tokens, or --max-new-tokens). Timing goes to stderr: load time, prompt tokens/s,
 // generated tokens/s. `tinyllm COMMAND --help` lists every flag.
-#include <CLI/CLI.hpp>
 #include <chrono>    // std::chrono::steady_clock
 #include <cstdio>    // std::fprintf, std::fflush, std::fputs
 #include <fstream>   // std::ifstream
 #include <iostream>  // std::cout
 #include <sstream>   // std::ostringstream
 #include <string>    // std::string
+#include <vector>    // std::vector
+
+#include <CLI/CLI.hpp>
 #include <tinyllm/gpt2.hpp>
 #include <tinyllm/perplexity.hpp>
-#include <vector>  // std::vector
 
 #if defined(_WIN32)
 #include <io.h>

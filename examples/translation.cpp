@@ -8,8 +8,9 @@
 // the effect the GPT-2 paper describes.
 #include <iostream>
 #include <string>
-#include <tinyllm/gpt2.hpp>
 #include <vector>
+
+#include <tinyllm/gpt2.hpp>
 
 int main(int argc, char** argv) {
   const std::string dir = argc > 1 ? argv[1] : TINYLLM_DEMO_MODEL;

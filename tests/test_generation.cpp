@@ -9,9 +9,10 @@
 #include <limits>
 #include <string>
 #include <thread>
+#include <vector>
+
 #include <tinyllm/gpt2.hpp>
 #include <tinyllm/perplexity.hpp>
-#include <vector>
 
 #include "test_helpers.hpp"
 
