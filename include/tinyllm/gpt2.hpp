@@ -4,26 +4,28 @@
 //   std::cout << model.generate_text("The state of the Union", 50);
 //
 // BasicGPT2<Backend> is the model; GPT2 uses the default backend (OpenMP when compiled with it, else
-// the std::thread pool).
+// the std::thread pool). Session (session.hpp, included at the end) keeps a conversation's KV cache
+// between calls.
 #pragma once
 
-#include <algorithm>    // std::find, std::min
-#include <cstddef>      // std::size_t
-#include <cstdint>      // std::uint64_t
-#include <memory>       // std::shared_ptr
-#include <optional>     // std::optional
-#include <random>       // std::mt19937_64
-#include <string>       // std::string
-#include <string_view>  // std::string_view
-#include <vector>       // std::vector
+#include <cstddef>           // std::size_t
+#include <initializer_list>  // std::initializer_list
+#include <memory>            // std::shared_ptr
+#include <optional>          // std::optional
+#include <string>            // std::string
+#include <string_view>       // std::string_view
+#include <type_traits>       // std::is_void_v, std::invoke_result_t
+#include <utility>           // std::forward, std::move
+#include <vector>            // std::vector
 
 #include "backend/backend.hpp"
 #include "backend/openmp.hpp"
 #include "backend/thread_pool.hpp"
 #include "config.hpp"
 #include "error.hpp"
+#include "generation/batch.hpp"
 #include "generation/config.hpp"
-#include "generation/sampling.hpp"
+#include "generation/output.hpp"
 #include "io/json.hpp"
 #include "io/mapped_file.hpp"
 #include "model/gpt2_model.hpp"
@@ -51,6 +53,22 @@ using DefaultBackend = ThreadPool;
 #endif
 
 template <class Backend>
+class BasicSession;
+
+namespace detail {
+// Calls a user callback; one that returns void never asks to stop.
+template <class F, class Arg>
+bool keep_going(F& f, Arg&& arg) {
+  if constexpr (std::is_void_v<std::invoke_result_t<F&, Arg>>) {
+    f(std::forward<Arg>(arg));
+    return true;
+  } else {
+    return static_cast<bool>(f(std::forward<Arg>(arg)));
+  }
+}
+}  // namespace detail
+
+template <class Backend>
 class BasicGPT2 {
  public:
   // Loads dir/config.json, dir/model.safetensors (or the shards of model.safetensors.index.json) and
@@ -66,11 +84,25 @@ class BasicGPT2 {
   std::vector<float> forward(const std::vector<int>& ids) const;
   // Logits of the last position only: vocab_size floats.
   std::vector<float> logits(const std::vector<int>& ids) const;
-  // Prompt + new ids, like Hugging Face's generate(). Stops at an eos token, at max_length /
-  // max_new_tokens, or when the context reaches n_positions.
+
+  // Prompt + new ids, like Hugging Face's generate(): greedy, sampling or beam search as cfg says.
+  // Stops at an eos token, a stop string, max_length / max_new_tokens, or the model's n_positions.
+  // One sequence (num_return_sequences 1); generate_batch returns several.
   std::vector<int> generate(const std::vector<int>& input_ids, const GenerationConfig& cfg = {}) const;
+  // Streaming: on_token(int id) runs after each new id; returning false stops generation.
+  // Greedy or sampling only (beam search knows its result at the end, as with HF's streamers).
+  template <class OnToken>
+  std::vector<int> generate(const std::vector<int>& input_ids, const GenerationConfig& cfg, OnToken&& on_token) const;
+
   // Greedy: the decoded prompt + continuation, special tokens skipped (tokenizer.decode_text).
   std::string generate_text(std::string_view prompt, int max_length = 50) const;
+  // The same with any config.
+  std::string generate_text(std::string_view prompt, const GenerationConfig& cfg) const;
+  // Streaming: on_text(piece) receives the new text as it is produced (a std::string_view or const
+  // std::string& parameter both work), in pieces that are always complete UTF-8; returning false stops
+  // generation. Returns the whole text.
+  template <class OnText>
+  std::string generate_text(std::string_view prompt, const GenerationConfig& cfg, OnText&& on_text) const;
 
   // Writes this model as a folder whose matrices are `type` (default: as loaded), which loads
   // memory-mapped with no conversion: `tinyllm quantize` is this with type Q8.
@@ -78,11 +110,45 @@ class BasicGPT2 {
     detail::save_pretrained(config_, store_->w, type ? *type : store_->w.h.front().mlp_c_fc.weight.type, dir_, out_dir);
   }
 
-  // The stop tokens generate() uses when GenerationConfig::eos_token_id is empty.
+  // Several prompts at once: each step reads the weights once for every sequence. Returns
+  // num_return_sequences sequences per prompt, in prompt order (HF's order), each exactly what
+  // generate() gives for that prompt alone with the same config.
+  std::vector<std::vector<int>> generate_batch(const std::vector<std::vector<int>>& input_ids,
+                                               const GenerationConfig& cfg = {}) const;
+  std::vector<std::string> generate_batch(const std::vector<std::string>& prompts,
+                                          const GenerationConfig& cfg = {}) const;
+  // (so that generate_batch({"text", ...}) and generate_batch({{ids}, ...}) are not ambiguous)
+  std::vector<std::string> generate_batch(std::initializer_list<std::string_view> prompts,
+                                          const GenerationConfig& cfg = {}) const;
+  std::vector<std::vector<int>> generate_batch(std::initializer_list<std::vector<int>> input_ids,
+                                               const GenerationConfig& cfg = {}) const {
+    return generate_batch(std::vector<std::vector<int>>(input_ids), cfg);
+  }
+
+  // Sequences with their scores (HF: return_dict_in_generate=True, output_scores=True): log-probs of
+  // the new tokens, cfg.top_logprobs alternatives, the beam score, and why each sequence stopped.
+  std::vector<GenerationResult> generate_with_scores(const std::vector<int>& input_ids,
+                                                     const GenerationConfig& cfg = {}) const;
+  std::vector<GenerationResult> generate_with_scores(const std::vector<std::vector<int>>& input_ids,
+                                                     const GenerationConfig& cfg = {}) const;
+
+  // The stop tokens generation uses when GenerationConfig::eos_token_id is empty.
   const std::vector<int>& eos_token_ids() const { return eos_; }
 
  private:
+  friend class BasicSession<Backend>;
+
   void check_ids(const std::vector<int>& ids, const char* who) const;
+  std::vector<int> encode_prompt(std::string_view prompt, const char* who) const;
+  std::vector<int> generate_one(const std::vector<int>& input_ids, const GenerationConfig& cfg,
+                                const detail::TokenCallback* on_token) const;
+  detail::ModelRef ref() const { return {config_, store_->w, tokenizer_error_.empty() ? &tokenizer_ : nullptr}; }
+  std::vector<GenerationResult> run(std::vector<detail::PromptState>& prompts, const GenerationConfig& cfg, bool scores,
+                                    const detail::TokenCallback* on_token) const;
+  std::vector<detail::PromptState> prompt_states(const std::vector<std::vector<int>>& batch, const char* who) const;
+  std::string text(const std::vector<int>& ids) const {
+    return tokenizer().decode_text(ids, /*skip_special_tokens=*/true);
+  }
 
   GPT2Config config_;
   std::string dir_;                                   // the folder it was loaded from
@@ -179,51 +245,131 @@ std::vector<float> BasicGPT2<Backend>::logits(const std::vector<int>& ids) const
 }
 
 template <class Backend>
-std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg) const {
-  cfg.validate();
-  check_ids(input_ids, "generate");
-  const std::size_t n_ctx = static_cast<std::size_t>(config_.n_positions);
-  const std::size_t V = static_cast<std::size_t>(config_.vocab_size), C = static_cast<std::size_t>(config_.n_embd);
-  std::size_t budget = cfg.max_new_tokens >= 0
-                           ? static_cast<std::size_t>(cfg.max_new_tokens)
-                           : (static_cast<std::size_t>(cfg.max_length) > input_ids.size()
-                                  ? static_cast<std::size_t>(cfg.max_length) - input_ids.size() : 0);
-  budget = std::min(budget, n_ctx - input_ids.size());  // the model has no positions past n_positions
-  for (int id : cfg.eos_token_id)
-    if (id < 0 || id >= config_.vocab_size)
-      detail::fail("GenerationConfig.eos_token_id", std::to_string(id) + " is not a token id of this model");
-  const std::vector<int>& eos = cfg.eos_token_id.empty() ? eos_ : cfg.eos_token_id;
+std::vector<detail::PromptState> BasicGPT2<Backend>::prompt_states(const std::vector<std::vector<int>>& batch,
+                                                                   const char* who) const {
+  std::vector<detail::PromptState> prompts;
+  prompts.reserve(batch.size());
+  for (const auto& ids : batch) {
+    check_ids(ids, who);
+    prompts.push_back({ids, detail::InferenceState(config_)});
+  }
+  return prompts;
+}
 
-  std::vector<int> ids = input_ids;
-  if (budget == 0) return ids;
-  ids.reserve(input_ids.size() + budget);
-  detail::InferenceState s(config_);
-  s.logits.resize(V);
-  std::mt19937_64 rng(cfg.seed);
-  detail::forward_hidden<Backend>(config_, store_->w, s, ids.data(), ids.size());  // the prompt, once
-  const float* last = s.x.data() + (ids.size() - 1) * C;
-  for (std::size_t step = 0;; ++step) {
-    detail::lm_head<Backend>(config_, store_->w, last, 1, s.logits.data());
-    const int next = cfg.do_sample ? detail::sample(s.logits.data(), V, cfg, rng) : detail::argmax(s.logits.data(), V);
-    ids.push_back(next);
-    if (step + 1 == budget || std::find(eos.begin(), eos.end(), next) != eos.end()) break;
-    detail::forward_hidden<Backend>(config_, store_->w, s, &ids.back(), 1);  // one token against the cache
-    last = s.x.data();
+template <class Backend>
+std::vector<GenerationResult> BasicGPT2<Backend>::run(std::vector<detail::PromptState>& prompts,
+                                                      const GenerationConfig& cfg, bool scores,
+                                                      const detail::TokenCallback* on_token) const {
+  detail::Generator<Backend> g(ref(), cfg, detail::checked_eos(ref(), cfg, eos_), scores, on_token);
+  return g.run(prompts);
+}
+
+template <class Backend>
+std::vector<int> BasicGPT2<Backend>::generate_one(const std::vector<int>& input_ids, const GenerationConfig& cfg,
+                                                  const detail::TokenCallback* on_token) const {
+  cfg.validate();
+  if (cfg.num_return_sequences != 1)
+    detail::fail("GenerationConfig.num_return_sequences", "is " + std::to_string(cfg.num_return_sequences) +
+                                                              ": generate() returns one sequence (use generate_batch)");
+  auto prompts = prompt_states({input_ids}, "generate");
+  return std::move(run(prompts, cfg, false, on_token)[0].sequence);
+}
+
+template <class Backend>
+std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg) const {
+  return generate_one(input_ids, cfg, nullptr);
+}
+
+template <class Backend>
+template <class OnToken>
+std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg,
+                                              OnToken&& on_token) const {
+  if (cfg.num_beams > 1)
+    detail::fail("GenerationConfig.num_beams",
+                 "is " + std::to_string(cfg.num_beams) +
+                     ": streaming needs num_beams = 1 (beam search knows its result only at the end)");
+  const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
+  return generate_one(input_ids, cfg, &cb);
+}
+
+template <class Backend>
+std::vector<int> BasicGPT2<Backend>::encode_prompt(std::string_view prompt, const char* who) const {
+  std::vector<int> ids = tokenizer().encode(prompt);
+  if (ids.empty()) {  // like HF's generate() without inputs: start from bos_token_id
+    if (config_.bos_token_id < 0) detail::fail(who, "the prompt is empty and the model has no bos_token_id");
+    ids.push_back(config_.bos_token_id);
   }
   return ids;
 }
 
 template <class Backend>
 std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, int max_length) const {
-  const Tokenizer& tok = tokenizer();
-  std::vector<int> ids = tok.encode(prompt);
-  if (ids.empty()) {  // like HF's generate() without inputs: start from bos_token_id
-    if (config_.bos_token_id < 0) detail::fail("generate_text", "the prompt is empty and the model has no bos_token_id");
-    ids.push_back(config_.bos_token_id);
-  }
   GenerationConfig cfg;
   cfg.max_length = max_length;
-  return tok.decode_text(generate(ids, cfg), /*skip_special_tokens=*/true);
+  return generate_text(prompt, cfg);
+}
+
+template <class Backend>
+std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const GenerationConfig& cfg) const {
+  return text(generate(encode_prompt(prompt, "generate_text"), cfg));
+}
+
+template <class Backend>
+template <class OnText>
+std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const GenerationConfig& cfg,
+                                              OnText&& on_text) const {
+  TokenStreamDecoder decoder(tokenizer(), /*skip_special_tokens=*/true);
+  bool go = true;
+  const std::vector<int> ids = generate(encode_prompt(prompt, "generate_text"), cfg, [&](int id) {
+    const std::string piece = decoder.push(id);
+    if (!piece.empty()) go = detail::keep_going(on_text, piece);
+    return go;
+  });
+  const std::string rest = decoder.flush();
+  if (go && !rest.empty()) detail::keep_going(on_text, rest);
+  return text(ids);
+}
+
+template <class Backend>
+std::vector<std::vector<int>> BasicGPT2<Backend>::generate_batch(const std::vector<std::vector<int>>& input_ids,
+                                                                 const GenerationConfig& cfg) const {
+  cfg.validate();
+  auto prompts = prompt_states(input_ids, "generate_batch");
+  std::vector<std::vector<int>> out;
+  for (GenerationResult& r : run(prompts, cfg, false, nullptr)) out.push_back(std::move(r.sequence));
+  return out;
+}
+
+template <class Backend>
+std::vector<std::string> BasicGPT2<Backend>::generate_batch(const std::vector<std::string>& prompts,
+                                                            const GenerationConfig& cfg) const {
+  std::vector<std::vector<int>> ids;
+  for (const std::string& p : prompts) ids.push_back(encode_prompt(p, "generate_batch"));
+  std::vector<std::string> out;
+  for (const auto& seq : generate_batch(ids, cfg)) out.push_back(text(seq));
+  return out;
+}
+
+template <class Backend>
+std::vector<std::string> BasicGPT2<Backend>::generate_batch(std::initializer_list<std::string_view> prompts,
+                                                            const GenerationConfig& cfg) const {
+  return generate_batch(std::vector<std::string>(prompts.begin(), prompts.end()), cfg);
+}
+
+template <class Backend>
+std::vector<GenerationResult> BasicGPT2<Backend>::generate_with_scores(const std::vector<int>& input_ids,
+                                                                       const GenerationConfig& cfg) const {
+  return generate_with_scores(std::vector<std::vector<int>>{input_ids}, cfg);
+}
+
+template <class Backend>
+std::vector<GenerationResult> BasicGPT2<Backend>::generate_with_scores(const std::vector<std::vector<int>>& input_ids,
+                                                                       const GenerationConfig& cfg) const {
+  cfg.validate();
+  auto prompts = prompt_states(input_ids, "generate");
+  return run(prompts, cfg, true, nullptr);
 }
 
 }  // namespace tinyllm
+
+#include "session.hpp"  // BasicSession, Session: needs BasicGPT2 complete

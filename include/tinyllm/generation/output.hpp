@@ -1,0 +1,41 @@
+// GenerationResult: one generated sequence with the scores Hugging Face's generate() returns under
+// output_scores=True / return_dict_in_generate=True, plus the n best alternatives of each token.
+// Depends on nothing else in tinyllm.
+#pragma once
+
+#include <cstddef>  // std::size_t
+#include <vector>   // std::vector
+
+namespace tinyllm {
+
+struct TokenLogprob {
+  int id = 0;
+  float logprob = 0.0f;
+};
+
+enum class FinishReason {
+  length,       // max_length / max_new_tokens, or the model's n_positions
+  eos,          // an eos_token_id was generated (it is the last id)
+  stop_string,  // the text ends with one of stop_strings (the last token may reach past it)
+  stopped,      // the streaming callback returned false
+};
+
+struct GenerationResult {
+  std::vector<int> sequence;  // prompt + new ids, as generate() returns
+  std::size_t prompt_length = 0;
+  // Per new id: its log-probability under the distribution it was chosen from, i.e. log_softmax of the
+  // processed scores (HF: compute_transition_scores(..., normalize_logits=True)).
+  std::vector<float> logprobs;
+  // Per new id: the top_logprobs most likely ids of that distribution, most likely first.
+  std::vector<std::vector<TokenLogprob>> top_logprobs;
+  // Beam search: HF's sequences_scores (sum of log-probs / new tokens ^ length_penalty).
+  // Otherwise: the sum of logprobs.
+  float sequence_score = 0.0f;
+  FinishReason finish_reason = FinishReason::length;
+
+  std::vector<int> new_ids() const {
+    return std::vector<int>(sequence.begin() + static_cast<std::ptrdiff_t>(prompt_length), sequence.end());
+  }
+};
+
+}  // namespace tinyllm
