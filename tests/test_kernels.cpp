@@ -184,7 +184,7 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
         CAPTURE(tinyllm::weight_type_name(type));
         CAPTURE(K);
         CAPTURE(N);
-        const std::size_t M = 7;
+        const std::size_t M = 9;  // more than one gemv_t block of 8 rows
         auto a = random_floats(M * K, K), bf = random_floats(K * N, N), bias = random_floats(N, 3);
         const Typed b(bf, K, N, type), bt(bf, N, K, type, true);
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
@@ -194,6 +194,15 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
             k::simd::gemv(a.data() + m * K, b.view, bias.data(), row.data(), K, 0, 64 < N ? 64 : N, ep);
             if (N > 64) k::simd::gemv(a.data() + m * K, b.view, bias.data(), row.data(), K, 64, N, ep);
             CHECK(std::memcmp(row.data(), batch.data() + m * N, N * sizeof(float)) == 0);
+          }
+        }
+        // gemv_rows with 1..8 rows (the decoding batch kernel) gives each row's gemv result too
+        for (std::size_t rows : {2, 3, 5, 7}) {
+          std::vector<float> multi(rows * N), one(N);
+          k::simd::gemv_rows(rows, a.data(), K, b.view, bias.data(), multi.data(), N, K, 0, N, k::Epilogue::gelu_new);
+          for (std::size_t m = 0; m < rows; ++m) {
+            k::simd::gemv(a.data() + m * K, b.view, bias.data(), one.data(), K, 0, N, k::Epilogue::gelu_new);
+            CHECK(std::memcmp(one.data(), multi.data() + m * N, N * sizeof(float)) == 0);
           }
         }
         std::vector<float> tb(M * N), tr(N);
@@ -295,7 +304,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
   const tinyllm::WeightView wv = tinyllm::f32_matrix(w.data(), K, N);
   tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
-  for (std::size_t T : {1, 2, 9}) {
+  for (std::size_t T : {1, 2, 5, 8, 9, 20}) {  // gemv, gemv_rows and gemm
     CAPTURE(T);
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);

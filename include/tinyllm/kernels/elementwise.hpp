@@ -12,7 +12,7 @@ namespace tinyllm::kernels::simd {
 
 inline fbatch gelu_new(const fbatch& x) {
   const fbatch k(0.7978845608028654f), c(0.044715f), half(0.5f), one(1.0f);
-  return half * x * (one + xsimd::tanh(k * xsimd::fma(c * x * x, x, x)));
+  return half * x * (one + xsimd::tanh(k * fmadd(c * x * x, x, x)));
 }
 inline fbatch gelu_erf(const fbatch& x) {
   return fbatch(0.5f) * x * (fbatch(1.0f) + xsimd::erf(x * fbatch(0.7071067811865476f)));
@@ -35,13 +35,13 @@ inline void layer_norm(const float* x, const float* gamma, const float* beta, fl
   float sq = 0;
   for (std::size_t i = 0; i < nv; i += W) {
     const fbatch d = load(x + i) - vmean;
-    acc2 = xsimd::fma(d, d, acc2);
+    acc2 = fmadd(d, d, acc2);
   }
   for (std::size_t i = nv; i < n; ++i) sq += (x[i] - mean) * (x[i] - mean);
   const float rstd = 1.0f / std::sqrt((reduce_add(acc2) + sq) / static_cast<float>(n) + eps);
   const fbatch vrstd(rstd);
   for (std::size_t i = 0; i < nv; i += W)
-    store(y + i, xsimd::fma((load(x + i) - vmean) * vrstd, load(gamma + i), load(beta + i)));
+    store(y + i, fmadd((load(x + i) - vmean) * vrstd, load(gamma + i), load(beta + i)));
   for (std::size_t i = nv; i < n; ++i) y[i] = (x[i] - mean) * rstd * gamma[i] + beta[i];
 }
 
@@ -100,11 +100,11 @@ inline float dot(const float* a, const float* b, std::size_t n) {
   fbatch acc0(0.0f), acc1(0.0f);
   std::size_t i = 0;
   for (; i + 2 * W <= n; i += 2 * W) {
-    acc0 = xsimd::fma(load(a + i), load(b + i), acc0);
-    acc1 = xsimd::fma(load(a + i + W), load(b + i + W), acc1);
+    acc0 = fmadd(load(a + i), load(b + i), acc0);
+    acc1 = fmadd(load(a + i + W), load(b + i + W), acc1);
   }
   if (i + W <= n) {
-    acc0 = xsimd::fma(load(a + i), load(b + i), acc0);
+    acc0 = fmadd(load(a + i), load(b + i), acc0);
     i += W;
   }
   float s = reduce_add(acc0 + acc1);
@@ -117,7 +117,7 @@ inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
   constexpr std::size_t W = simd_width;
   const fbatch va(alpha);
   std::size_t i = 0;
-  for (; i + W <= n; i += W) store(y + i, xsimd::fma(va, load(x + i), load(y + i)));
+  for (; i + W <= n; i += W) store(y + i, fmadd(va, load(x + i), load(y + i)));
   for (; i < n; ++i) y[i] += alpha * x[i];
 }
 

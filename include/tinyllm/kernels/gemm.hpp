@@ -113,8 +113,8 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
     TINYLLM_UNROLL
     for (std::size_t r = 0; r < MR; ++r) {
       const fbatch a(ap[r]);
-      acc[r][0] = xsimd::fma(a, b0, acc[r][0]);
-      acc[r][1] = xsimd::fma(a, b1, acc[r][1]);
+      acc[r][0] = fmadd(a, b0, acc[r][0]);
+      acc[r][1] = fmadd(a, b1, acc[r][1]);
     }
     ap += MR;
     bp += NR;

@@ -16,66 +16,105 @@
 
 namespace tinyllm::kernels::simd {
 
-// y[n] = act(bias[n] + sum_k x[k] * w[k, n]) for n in [n_begin, n_end).
-// x: [K]; w: [K, N] (HF Conv1D: in x out), any WeightType; bias: [N] or null; y: [N].
+// y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..8) and n in [n_begin, n_end).
+// x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
-// Rows are swept in order, four at a time, so each thread streams its column slice of every row
-// front to back; the running sums (at most `chunk` floats) stay in L1.
-template <class Load>
-inline void gemv(const float* x, const Load& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
-                 std::size_t n_end, Epilogue ep) {
+// Rows of w are swept in order, four at a time, so each thread streams its column slice of every row
+// front to back, once for all MX rows of x; the running sums (MX x chunk floats) stay in L1. Each
+// output is one fused chain (bias, then k in order): the same for any MX, and the same as gemm's.
+template <std::size_t MX, class Load>
+inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const float* bias, float* y, std::size_t ldy,
+                      std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
-  constexpr std::size_t chunk = 1024;   // floats of y per sweep: 4 KB
+  constexpr std::size_t chunk = MX == 1 ? 1024 : 2048 / MX;  // floats of each y row per sweep
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
-  alignas(64) float acc[chunk];
+  alignas(64) float acc[MX][chunk];
   for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
     const std::size_t nc = std::min(chunk, n_end - c0);
     // columns [c0, v0) and [v1, c0 + nc) one at a time; between them batches at multiples of W
     const std::size_t v0 = std::min(c0 + nc, (c0 + W - 1) / W * W), v1 = std::max(v0, (c0 + nc) / W * W);
-    for (std::size_t j = 0; j < nc; ++j) acc[j] = bias ? bias[c0 + j] : 0.0f;
-    float* av = acc + (v0 - c0);
+    for (std::size_t m = 0; m < MX; ++m)
+      for (std::size_t j = 0; j < nc; ++j) acc[m][j] = bias ? bias[c0 + j] : 0.0f;
     auto scalar_columns = [&](std::size_t k, std::size_t rows) {
       auto column = [&](std::size_t c) {
-        float a = acc[c - c0];
-        for (std::size_t r = 0; r < rows; ++r) a = std::fma(x[k + r], w.at(k + r, c), a);
-        acc[c - c0] = a;
+        for (std::size_t m = 0; m < MX; ++m) {
+          float a = acc[m][c - c0];
+          for (std::size_t r = 0; r < rows; ++r) a = fmadd(x[m * ldx + k + r], w.at(k + r, c), a);
+          acc[m][c - c0] = a;
+        }
       };
       for (std::size_t c = c0; c < v0; ++c) column(c);
       for (std::size_t c = v1; c < c0 + nc; ++c) column(c);
     };
     std::size_t k = 0;
     for (; k + 4 <= K; k += 4) {
-      const fbatch x0(x[k]), x1(x[k + 1]), x2(x[k + 2]), x3(x[k + 3]);
       const bool ahead = k + 8 <= K;  // prefetch the next four rows' lines of this column range
       for (std::size_t cl = v0; cl < v1; cl += line) {
         if (ahead)
           for (std::size_t r = 4; r < 8; ++r) w.prefetch(k + r, cl);
         const std::size_t c_end = std::min(v1, cl + line);
         for (std::size_t c = cl; c < c_end; c += W) {
-          fbatch a = load(av + (c - v0));
-          a = xsimd::fma(x0, w.load(k, c), a);
-          a = xsimd::fma(x1, w.load(k + 1, c), a);
-          a = xsimd::fma(x2, w.load(k + 2, c), a);
-          a = xsimd::fma(x3, w.load(k + 3, c), a);
-          store(av + (c - v0), a);
+          const fbatch w0 = w.load(k, c), w1 = w.load(k + 1, c), w2 = w.load(k + 2, c), w3 = w.load(k + 3, c);
+          for (std::size_t m = 0; m < MX; ++m) {
+            const float* xm = x + m * ldx + k;
+            float* am = acc[m] + (c - c0);
+            fbatch a = load(am);
+            a = fmadd(fbatch(xm[0]), w0, a);
+            a = fmadd(fbatch(xm[1]), w1, a);
+            a = fmadd(fbatch(xm[2]), w2, a);
+            a = fmadd(fbatch(xm[3]), w3, a);
+            store(am, a);
+          }
         }
       }
       if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 4);
     }
     for (; k < K; ++k) {
-      const fbatch x0(x[k]);
-      for (std::size_t c = v0; c < v1; c += W) store(av + (c - v0), xsimd::fma(x0, w.load(k, c), load(av + (c - v0))));
+      for (std::size_t c = v0; c < v1; c += W) {
+        const fbatch w0 = w.load(k, c);
+        for (std::size_t m = 0; m < MX; ++m) {
+          float* am = acc[m] + (c - c0);
+          store(am, fmadd(fbatch(x[m * ldx + k]), w0, load(am)));
+        }
+      }
       if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 1);
     }
-    activate(acc, nc, ep);
-    for (std::size_t j = 0; j < nc; ++j) y[c0 + j] = acc[j];
+    for (std::size_t m = 0; m < MX; ++m) {
+      activate(acc[m], nc, ep);
+      for (std::size_t j = 0; j < nc; ++j) y[m * ldy + c0 + j] = acc[m][j];
+    }
   }
 }
 
+// The same for any number of rows: up to eight per sweep of the weights.
+inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
+                      std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  if (w.type == WeightType::Q8) {
+    if (M == 1) return q8_gemv(x, K, w, bias, y, n_begin, n_end, ep);
+    return q8_gemm(M, x, ldx, K, w, bias, y, ldy, n_begin, n_end, ep);
+  }
+  with_loader(w, [&](const auto& load) {
+    for (std::size_t m = 0; m < M; m += 8) {
+      const float* xm = x + m * ldx;
+      float* ym = y + m * ldy;
+      switch (std::min<std::size_t>(8, M - m)) {
+        case 1: gemv_rows<1>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 2: gemv_rows<2>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 3: gemv_rows<3>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 4: gemv_rows<4>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 5: gemv_rows<5>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 6: gemv_rows<6>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        case 7: gemv_rows<7>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+        default: gemv_rows<8>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+      }
+    }
+  });
+}
+
+// y[n] = act(bias[n] + sum_k x[k] * w[k, n]) for n in [n_begin, n_end): one row.
 inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep = Epilogue::none) {
-  if (w.type == WeightType::Q8) return q8_gemv(x, K, w, bias, y, n_begin, n_end, ep);
-  with_loader(w, [&](const auto& load) { gemv(x, load, bias, y, K, n_begin, n_end, ep); });
+  gemv_rows(1, x, 0, w, bias, y, 0, K, n_begin, n_end, ep);
 }
 
 namespace gemv_detail {
@@ -100,25 +139,39 @@ inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_
       for (std::size_t r = 0; r < R; ++r) wr[r] = w.load(n + r, k);
       for (std::size_t m = 0; m < MX; ++m) {
         const fbatch xv = load(x + m * ldx + k);
-        for (std::size_t r = 0; r < R; ++r) acc[m][r] = xsimd::fma(xv, wr[r], acc[m][r]);
+        for (std::size_t r = 0; r < R; ++r) acc[m][r] = fmadd(xv, wr[r], acc[m][r]);
       }
     }
   }
   for (std::size_t m = 0; m < MX; ++m)
     for (std::size_t r = 0; r < R; ++r) {
       float s = reduce_add(acc[m][r]);
-      for (std::size_t k = kv; k < K; ++k) s = std::fma(x[m * ldx + k], w.at(n + r, k), s);
+      for (std::size_t k = kv; k < K; ++k) s = fmadd(x[m * ldx + k], w.at(n + r, k), s);
       y[m * ldy + r] = s;
     }
 }
 
+// Rows [n, n + R) of w against all M rows of x: up to three rows of x per block with four rows of w,
+// up to eight with two (so a small batch reads w once); the arithmetic per (m, n) is the same.
 template <std::size_t R, class Load>
 inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load& w, std::size_t n, std::size_t n_end,
                      float* y, std::size_t ldy, std::size_t K) {
-  std::size_t m = 0;
-  for (; m + 3 <= M; m += 3) dot_block<R, 3>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
-  if (M - m == 2) dot_block<R, 2>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
-  if (M - m == 1) dot_block<R, 1>(x + m * ldx, ldx, w, n, n_end, y + m * ldy, ldy, K);
+  for (std::size_t m = 0; m < M;) {
+    const std::size_t left = M - m;
+    const float* xm = x + m * ldx;
+    float* ym = y + m * ldy;
+    if constexpr (R == 1) {
+      if (left >= 3) dot_block<1, 3>(xm, ldx, w, n, n_end, ym, ldy, K), m += 3;
+      else if (left == 2) dot_block<1, 2>(xm, ldx, w, n, n_end, ym, ldy, K), m += 2;
+      else dot_block<1, 1>(xm, ldx, w, n, n_end, ym, ldy, K), m += 1;
+    } else {
+      if (left >= 8) dot_block<2, 8>(xm, ldx, w, n, n_end, ym, ldy, K), dot_block<2, 8>(xm, ldx, w, n + 2, n_end, ym + 2, ldy, K), m += 8;
+      else if (left >= 4) dot_block<2, 4>(xm, ldx, w, n, n_end, ym, ldy, K), dot_block<2, 4>(xm, ldx, w, n + 2, n_end, ym + 2, ldy, K), m += 4;
+      else if (left == 3) dot_block<4, 3>(xm, ldx, w, n, n_end, ym, ldy, K), m += 3;
+      else if (left == 2) dot_block<4, 2>(xm, ldx, w, n, n_end, ym, ldy, K), m += 2;
+      else dot_block<4, 1>(xm, ldx, w, n, n_end, ym, ldy, K), m += 1;
+    }
+  }
 }
 
 }  // namespace gemv_detail

@@ -156,6 +156,12 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
   for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, bias, c + m * ldc, K, n_begin, n_end, ep);
 }
 
+// Up to a few rows at a time in the SIMD kernels (one sweep of the weights); here, row by row.
+inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
+                      std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  for (std::size_t m = 0; m < M; ++m) gemv(x + m * ldx, w, bias, y + m * ldy, K, n_begin, n_end, ep);
+}
+
 // Rows of x against a matrix stored row per output, rows [n_begin, n_end) of it:
 // y[m, n] = sum_k x[m, k] * w[n, k].   x: [M, ldx]; w: [N, K]; y: [M, ldy]. (The tied head: h @ wte^T.)
 inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, float* y, std::size_t ldy,

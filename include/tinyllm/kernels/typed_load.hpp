@@ -12,23 +12,6 @@
 #include "reference.hpp"  // weight_at
 #include "simd.hpp"
 
-// Conversions with x86 intrinsics when the float batch is a whole zmm (AVX-512) or ymm (AVX2)
-// register; elsewhere (SSE, NEON, ...) through the scalar conversions.
-#if defined(__AVX512F__)
-#define TINYLLM_SIMD_512 1
-#elif defined(__AVX2__)
-#define TINYLLM_SIMD_256 1
-#endif
-#if defined(TINYLLM_SIMD_512) || defined(TINYLLM_SIMD_256)
-#include <immintrin.h>
-#endif
-#ifndef TINYLLM_SIMD_512
-#define TINYLLM_SIMD_512 0
-#endif
-#ifndef TINYLLM_SIMD_256
-#define TINYLLM_SIMD_256 0
-#endif
-
 namespace tinyllm::kernels {
 
 namespace simd {

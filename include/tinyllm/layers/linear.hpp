@@ -16,6 +16,8 @@ using kernels::Epilogue;
 
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
+// Rows up to which the matrix-vector kernel (weights streamed once for all rows) beats the GEMM.
+inline constexpr std::size_t small_batch = 8;
 // Multiply-adds below which handing work to another thread costs more than it saves (~10 us).
 inline constexpr double min_parallel_work = 1 << 15;
 
@@ -38,9 +40,9 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
   const ColumnSplit split(n_out, static_cast<double>(T) * n_in * n_out);
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
-    if (T == 1)
-      kernels::impl::gemv(x, w.weight, w.bias, y, n_in, n0, n1, ep);
-    else
+    if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
+      kernels::impl::gemv_rows(T, x, n_in, w.weight, w.bias, y, n_out, n_in, n0, n1, ep);
+    else                   // a prompt: packed, register-tiled GEMM
       kernels::impl::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
   });
 }

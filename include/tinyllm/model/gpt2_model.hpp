@@ -69,7 +69,7 @@ void transformer(const GPT2Config& c, const GPT2Weights& w, Activations& s, std:
 // extends the cache by T. The caller has checked the ids and the context length.
 template <class Backend>
 void forward_hidden(const GPT2Config& c, const GPT2Weights& w, InferenceState& s, const int* ids, std::size_t T) {
-  const std::size_t C = static_cast<std::size_t>(c.n_embd), pos0 = static_cast<std::size_t>(s.cache.length());
+  const std::size_t pos0 = static_cast<std::size_t>(s.cache.length());
   s.reserve(c, T);
   layers::embed(w.wte, w.wpe, ids, T, pos0, s.x.data());                 // x = wte[ids] + wpe[pos]   [T, C]
   transformer<Backend>(c, w, s, T, [&](int l, float scale, const float* qkv, float* out) {
