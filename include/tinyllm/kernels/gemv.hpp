@@ -46,12 +46,16 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
       for (std::size_t c = c0; c < v0; ++c) column(c);
       for (std::size_t c = v1; c < c0 + nc; ++c) column(c);
     };
+    // Prefetch the lines of four rows at least ~2 KB ahead: four rows for long slices, more for short
+    // ones (the values of one attention head are rows of 64 floats).
+    const std::size_t slice = std::max<std::size_t>(1, (v1 - v0) * Load::bytes);
+    const std::size_t pf = std::max<std::size_t>(4, (2048 / slice + 3) / 4 * 4);
     std::size_t k = 0;
     for (; k + 4 <= K; k += 4) {
-      const bool ahead = k + 8 <= K;  // prefetch the next four rows' lines of this column range
+      const bool ahead = k + pf + 4 <= K;
       for (std::size_t cl = v0; cl < v1; cl += line) {
         if (ahead)
-          for (std::size_t r = 4; r < 8; ++r) w.prefetch(k + r, cl);
+          for (std::size_t r = pf; r < pf + 4; ++r) w.prefetch(k + r, cl);
         const std::size_t c_end = std::min(v1, cl + line);
         for (std::size_t c = cl; c < c_end; c += W) {
           const fbatch w0 = w.load(k, c), w1 = w.load(k + 1, c), w2 = w.load(k + 2, c), w3 = w.load(k + 3, c);

@@ -27,7 +27,8 @@ class KVCache {
   // Makes room for `n` positions in all, keeping what is cached.
   void reserve(int n) {
     if (n <= capacity_) return;
-    const std::size_t cap = static_cast<std::size_t>(std::min(max_positions_, std::max({n, 2 * capacity_, 64})));
+    // Room to grow (a prompt is usually followed by decoding), doubling beyond that.
+    const std::size_t cap = static_cast<std::size_t>(std::min(max_positions_, std::max({n + n / 4, 2 * capacity_, 64})));
     const std::size_t hd = static_cast<std::size_t>(head_dim_), old = static_cast<std::size_t>(capacity_);
     const std::size_t len = static_cast<std::size_t>(length_);
     for (std::size_t l = 0; l < k_.size(); ++l) {
