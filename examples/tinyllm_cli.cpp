@@ -2,7 +2,8 @@
 //
 //   tinyllm generate   -m DIR -p PROMPT [--max_new_tokens N --do_sample --top_p 0.9 ...]
 //   tinyllm tokenize   -m DIR (-p TEXT | -f FILE) [--show]
-//   tinyllm perplexity -m DIR -f FILE [--window N --stride N]
+//   tinyllm perplexity -m DIR -f FILE [--window N --stride N --type q8 --compare-f32 | --reference DIR]
+//   tinyllm quantize   -m DIR -o OUT [--type q8|f16|bf16|f32]
 //
 // generate streams the continuation to stdout; its flags are GenerationConfig's fields, by the same
 // names (--max_new_tokens, or --max-new-tokens). Timing goes to stderr: load time, prompt tokens/s,
@@ -11,6 +12,7 @@
 #include <cstdio>    // std::fprintf, std::fflush, std::fputs
 #include <fstream>   // std::ifstream
 #include <iostream>  // std::cout
+#include <optional>  // std::optional
 #include <sstream>   // std::ostringstream
 #include <string>    // std::string
 #include <vector>    // std::vector
@@ -40,11 +42,22 @@ std::string read_file(const std::string& path) {
   return s.str();
 }
 
-tinyllm::GPT2 load(const std::string& dir) {
+// "f32", "f16", "bf16", "q8" (empty: the matrices as stored)
+std::optional<tinyllm::WeightType> weight_type(const std::string& name) {
+  for (auto t : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16, tinyllm::WeightType::Q8})
+    if (name == tinyllm::weight_type_name(t)) return t;
+  return std::nullopt;
+}
+const std::vector<std::string> weight_type_names = {"f32", "f16", "bf16", "q8"};
+
+tinyllm::GPT2 load(const std::string& dir, const std::string& type = "") {
   const auto t0 = Clock::now();
-  auto model = tinyllm::GPT2::from_pretrained(dir);
-  std::fprintf(stderr, "[tinyllm] loaded %s in %.0f ms (%d layers, n_embd %d, context %d)\n", dir.c_str(), ms_since(t0),
-               model.config().n_layer, model.config().n_embd, model.config().n_positions);
+  tinyllm::LoadOptions opts;
+  opts.weight_type = weight_type(type);
+  auto model = tinyllm::GPT2::from_pretrained(dir, opts);
+  std::fprintf(stderr, "[tinyllm] loaded %s%s%s in %.0f ms (%d layers, n_embd %d, context %d)\n", dir.c_str(),
+               type.empty() ? "" : " as ", type.c_str(), ms_since(t0), model.config().n_layer, model.config().n_embd,
+               model.config().n_positions);
   return model;
 }
 
@@ -186,13 +199,16 @@ int run_tokenize(const TokenizeArgs& a) {
 // --- perplexity ----------------------------------------------------------------------------------
 
 struct PerplexityArgs {
-  std::string model, file;
+  std::string model, file, type, reference;
+  bool compare_f32 = false;
   int window = 0, stride = 0;
   std::size_t max_tokens = 0;
 };
 
 int run_perplexity(const PerplexityArgs& a) {
-  const auto model = load(a.model);
+  const auto model = load(a.model, a.type);
+  std::optional<tinyllm::GPT2> reference;  // --compare-f32: this folder as F32; --reference: another folder
+  if (a.compare_f32 || !a.reference.empty()) reference = load(a.reference.empty() ? a.model : a.reference, "f32");
   std::vector<int> ids = model.tokenizer().encode_ordinary(read_file(a.file));
   if (a.max_tokens > 0 && ids.size() > a.max_tokens) ids.resize(a.max_tokens);
   if (ids.size() < 2) throw tinyllm::Error(a.file + ": fewer than 2 tokens, nothing to predict");
@@ -208,14 +224,37 @@ int run_perplexity(const PerplexityArgs& a) {
                  static_cast<int>(100 * done / total), done, total, s > 0 ? static_cast<double>(done) / s : 0.0);
     std::fflush(stderr);
   };
-  const tinyllm::PerplexityStats st = tinyllm::perplexity(model, ids, a.window, a.stride, progress);
-  if (tty) std::fputc('\n', stderr);
+  tinyllm::PerplexityStats st;
+  if (reference) {
+    const tinyllm::ComparisonStats cmp = tinyllm::compare(model, *reference, ids, a.window, a.stride, progress);
+    if (tty) std::fputc('\n', stderr);
+    st = cmp.model;
+    std::printf("reference perplexity %.4f\ntop-1 agreement with reference %.4f\nmean KL(reference || model) %.6f\n",
+                cmp.reference.perplexity(), cmp.top1_agreement(), cmp.mean_kl());
+  } else {
+    st = tinyllm::perplexity(model, ids, a.window, a.stride, progress);
+    if (tty) std::fputc('\n', stderr);
+  }
   const int window = a.window ? a.window : model.config().n_positions;
   std::printf("perplexity %.4f\ntop-1 accuracy %.4f\nscored tokens %zu of %zu (window %d, stride %d)\n",
               st.perplexity(), st.accuracy(), st.tokens, ids.size(), window,
               a.stride ? a.stride : std::max(1, window / 2));
   std::fprintf(stderr, "[tinyllm] %.1f s, %.0f tokens/s\n", ms_since(t0) / 1e3,
                1e3 * static_cast<double>(st.tokens) / ms_since(t0));
+  return 0;
+}
+
+// --- quantize ------------------------------------------------------------------------------------
+
+struct QuantizeArgs {
+  std::string model, out, type = "q8";
+};
+
+int run_quantize(const QuantizeArgs& a) {
+  const auto model = load(a.model, a.type);  // converted at load: the kernels' layout
+  const auto t0 = Clock::now();
+  model.save_pretrained(a.out);  // as loaded: maps with no conversion
+  std::fprintf(stderr, "[tinyllm] wrote %s (%s weights) in %.0f ms\n", a.out.c_str(), a.type.c_str(), ms_since(t0));
   return 0;
 }
 
@@ -246,6 +285,18 @@ int main(int argc, char** argv) {
   p->add_option("--window", pp.window, "tokens per forward pass (default: the model's n_positions)");
   p->add_option("--stride", pp.stride, "tokens between windows (default: window / 2; = window: disjoint chunks)");
   p->add_option("--max_tokens,--max-tokens", pp.max_tokens, "score only the first N tokens of the file");
+  p->add_option("--type", pp.type, "convert the weights at load (default: as stored)")
+      ->check(CLI::IsMember(weight_type_names));
+  auto* cmp = p->add_flag("--compare-f32,--compare_f32", pp.compare_f32,
+                          "also run this folder as F32: top-1 agreement and mean KL divergence from it");
+  p->add_option("--reference", pp.reference, "compare with this folder (loaded as F32) instead")->excludes(cmp);
+
+  QuantizeArgs qa;
+  CLI::App* q = app.add_subcommand("quantize", "write a folder whose weights load memory-mapped as --type");
+  q->add_option("-m,--model", qa.model, "Hugging Face GPT-2 folder")->required();
+  q->add_option("-o,--out", qa.out, "output folder (created; its files are overwritten)")->required();
+  q->add_option("--type", qa.type, "weight type of the matrices")->check(CLI::IsMember(weight_type_names))
+      ->capture_default_str();
 
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tinyllm::set_num_threads(threads);
@@ -253,6 +304,7 @@ int main(int argc, char** argv) {
     if (g->parsed()) return run_generate(gen);
     if (t->parsed()) return run_tokenize(tk);
     if (p->parsed()) return run_perplexity(pp);
+    if (q->parsed()) return run_quantize(qa);
   } catch (const tinyllm::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -34,8 +34,28 @@ printf 'The state of the Union is strong. We the people of the United States, in
 grep -Eq '^perplexity [0-9]+\.[0-9]+$' "$tmp/ppl" || fail "perplexity output: $(cat "$tmp/ppl")"
 grep -Eq '^top-1 accuracy 0\.[0-9]+$' "$tmp/ppl" || fail "accuracy output: $(cat "$tmp/ppl")"
 
+# perplexity against F32: Q8 agrees on most tokens, with a small positive KL; F32 against itself exactly
+"$tool" perplexity -m "$model" -f "$tmp/text" --window 16 --stride 8 --type q8 --compare-f32 >"$tmp/cmp" 2>/dev/null \
+  || fail "perplexity --compare-f32"
+grep -Eq '^top-1 agreement with reference (0\.(9[0-9]|8[0-9])|1\.0)[0-9]*$' "$tmp/cmp" || fail "agreement: $(cat "$tmp/cmp")"
+grep -Eq '^mean KL\(reference \|\| model\) 0\.0[0-9]*[1-9][0-9]*$' "$tmp/cmp" || fail "KL: $(cat "$tmp/cmp")"
+"$tool" perplexity -m "$model" -f "$tmp/text" --window 16 --type f32 --compare-f32 >"$tmp/self" 2>/dev/null
+grep -Eq '^mean KL\(reference \|\| model\) 0\.000000$' "$tmp/self" || fail "self KL: $(cat "$tmp/self")"
+grep -Eq '^top-1 agreement with reference 1\.0000$' "$tmp/self" || fail "self agreement: $(cat "$tmp/self")"
+
+# quantize: the Q8 folder loads as stored and scores exactly as the demo model converted at load
+"$tool" quantize -m "$model" -o "$tmp/q8" --type q8 2>"$tmp/err" || fail "quantize: $(cat "$tmp/err")"
+[ -f "$tmp/q8/model.safetensors" ] && [ -f "$tmp/q8/config.json" ] && [ -f "$tmp/q8/vocab.json" ] || fail "quantize files"
+[ "$(stat -c %s "$tmp/q8/model.safetensors")" -lt "$(stat -c %s "$model/model.safetensors")" ] || fail "q8 not smaller"
+"$tool" perplexity -m "$tmp/q8" -f "$tmp/text" --window 16 --stride 8 >"$tmp/ppl_q8file" 2>/dev/null || fail "q8 folder"
+"$tool" perplexity -m "$model" -f "$tmp/text" --window 16 --stride 8 --type q8 >"$tmp/ppl_q8load" 2>/dev/null
+cmp -s "$tmp/ppl_q8file" "$tmp/ppl_q8load" || fail "q8 folder differs from q8 at load"
+"$tool" quantize -m "$model" -o "$tmp/q4" --type q4 >/dev/null 2>&1 && fail "--type q4 accepted"
+"$tool" quantize -m "$model" -o "$model" >/dev/null 2>"$tmp/err" && fail "quantize over the source accepted"
+grep -q "source folder" "$tmp/err" || fail "error message: $(cat "$tmp/err")"
+
 # --help for the tool and each command; errors are reported, not crashes
-for cmd in "" generate tokenize perplexity; do "$tool" $cmd --help >/dev/null || fail "--help $cmd"; done
+for cmd in "" generate tokenize perplexity quantize; do "$tool" $cmd --help >/dev/null || fail "--help $cmd"; done
 "$tool" generate -m "$model" -p x --top_p 1.5 >/dev/null 2>"$tmp/err" && fail "top_p 1.5 accepted"
 grep -q "GenerationConfig.top_p" "$tmp/err" || fail "error message: $(cat "$tmp/err")"
 "$tool" generate -m /nonexistent -p x >/dev/null 2>&1 && fail "missing folder accepted"

@@ -2,6 +2,7 @@
 // Scalar twins with the same signatures: kernels/reference.hpp. Depends on kernels/simd.hpp only.
 #pragma once
 
+#include <algorithm>  // std::min
 #include <cmath>    // std::sqrt
 #include <cstddef>  // std::size_t
 
@@ -53,10 +54,11 @@ inline void activate(float* x, std::size_t n, Epilogue ep) {
   std::size_t i = 0;
   for (; i + W <= n; i += W) store(x + i, apply(ep, load(x + i)));
   if (i < n) {
+    const std::size_t rest = std::min(n - i, W);  // < W (the min tells the compiler so)
     alignas(64) float tail[W] = {};
-    for (std::size_t j = i; j < n; ++j) tail[j - i] = x[j];
+    for (std::size_t j = 0; j < rest; ++j) tail[j] = x[i + j];
     apply(ep, fbatch::load_aligned(tail)).store_aligned(tail);
-    for (std::size_t j = i; j < n; ++j) x[j] = tail[j - i];
+    for (std::size_t j = 0; j < rest; ++j) x[i + j] = tail[j];
   }
 }
 
