@@ -117,7 +117,7 @@ TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges, for ever
         CAPTURE(tinyllm::weight_type_name(type));
         CAPTURE(K);
         CAPTURE(N);
-        auto x = random_floats(3 * K, K + N), wf = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
+        auto x = random_floats(12 * K, K + N), wf = random_floats(K * N, K * N + 1), bias = random_floats(N, N);
         const Typed w(wf, K, N, type), wt(wf, N, K, type, true);  // [K, N] and, for gemv_t, [N, K]
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new, k::Epilogue::gelu}) {
           std::vector<float> ys(N), yv(N);
@@ -129,7 +129,7 @@ TEST_CASE("gemv and gemv_t equal their scalar twins over column ranges, for ever
           }
           CHECK(rel_err(yv.data(), ys.data(), N) < 1e-5);
         }
-        for (std::size_t M : {1, 2, 3}) {
+        for (std::size_t M : {1, 2, 3, 6, 12}) {
           std::vector<float> ts(M * N), tv(M * N);
           k::scalar::gemv_t(M, x.data(), K, wt.view, ts.data(), N, K, 0, N);
           k::simd::gemv_t(M, x.data(), K, wt.view, tv.data(), N, K, 0, N);
@@ -184,7 +184,7 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
         CAPTURE(tinyllm::weight_type_name(type));
         CAPTURE(K);
         CAPTURE(N);
-        const std::size_t M = 9;  // more than one gemv_t block of 8 rows
+        const std::size_t M = 17;  // more than one gemv_rows sweep of 16 rows and gemv_t pass of 12
         auto a = random_floats(M * K, K), bf = random_floats(K * N, N), bias = random_floats(N, 3);
         const Typed b(bf, K, N, type), bt(bf, N, K, type, true);
         for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
@@ -196,8 +196,8 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
             CHECK(std::memcmp(row.data(), batch.data() + m * N, N * sizeof(float)) == 0);
           }
         }
-        // gemv_rows with 1..8 rows (the decoding batch kernel) gives each row's gemv result too
-        for (std::size_t rows : {2, 3, 5, 7}) {
+        // gemv_rows with 2..17 rows (decoding batches, speculative passes) gives each row's gemv result too
+        for (std::size_t rows : {2, 3, 5, 7, 8, 9, 12, 16, 17}) {
           std::vector<float> multi(rows * N), one(N);
           k::simd::gemv_rows(rows, a.data(), K, b.view, bias.data(), multi.data(), N, K, 0, N, k::Epilogue::gelu_new);
           for (std::size_t m = 0; m < rows; ++m) {
@@ -206,10 +206,12 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
           }
         }
         std::vector<float> tb(M * N), tr(N);
-        k::simd::gemv_t(M, a.data(), K, bt.view, tb.data(), N, K, 0, N);
-        for (std::size_t m = 0; m < M; ++m) {
-          k::simd::gemv_t(1, a.data() + m * K, K, bt.view, tr.data(), N, K, 0, N);
-          CHECK(std::memcmp(tr.data(), tb.data() + m * N, N * sizeof(float)) == 0);
+        for (std::size_t rows : {4, 5, 8, 11, 12, 13, 17}) {  // every block shape of dot_rows
+          k::simd::gemv_t(rows, a.data(), K, bt.view, tb.data(), N, K, 0, N);
+          for (std::size_t m = 0; m < rows; ++m) {
+            k::simd::gemv_t(1, a.data() + m * K, K, bt.view, tr.data(), N, K, 0, N);
+            CHECK(std::memcmp(tr.data(), tb.data() + m * N, N * sizeof(float)) == 0);
+          }
         }
       }
 }
@@ -304,7 +306,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
   const tinyllm::WeightView wv = tinyllm::f32_matrix(w.data(), K, N);
   tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
-  for (std::size_t T : {1, 2, 5, 8, 9, 20}) {  // gemv, gemv_rows and gemm
+  for (std::size_t T : {1, 2, 5, 8, 9, 16, 17, 20}) {  // gemv, gemv_rows and gemm
     CAPTURE(T);
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);

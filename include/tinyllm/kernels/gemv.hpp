@@ -7,6 +7,7 @@
 #include <algorithm>  // std::min
 #include <cmath>      // std::fma
 #include <cstddef>    // std::size_t
+#include <type_traits>  // std::integral_constant
 
 #include "elementwise.hpp"  // activate
 #include "reference.hpp"    // Epilogue
@@ -16,7 +17,7 @@
 
 namespace tinyllm::kernels::simd {
 
-// y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..8) and n in [n_begin, n_end).
+// y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
 // Rows of w are swept in order, four at a time, so each thread streams its column slice of every row
@@ -26,7 +27,7 @@ template <std::size_t MX, class Load>
 inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const float* bias, float* y, std::size_t ldy,
                       std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
-  constexpr std::size_t chunk = MX == 1 ? 1024 : 2048 / MX;  // floats of each y row per sweep
+  constexpr std::size_t chunk = MX == 1 ? 1024 : 4096 / MX / 64 * 64;  // floats of each y row per sweep (whole lines)
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   alignas(64) float acc[MX][chunk];
   for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
@@ -90,7 +91,7 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   }
 }
 
-// The same for any number of rows: up to eight per sweep of the weights.
+// The same for any number of rows: up to sixteen per sweep of the weights.
 inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
                       std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   if (w.type == WeightType::Q8) {
@@ -98,18 +99,29 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
     return q8_gemm(M, x, ldx, K, w, bias, y, ldy, n_begin, n_end, ep);
   }
   with_loader(w, [&](const auto& load) {
-    for (std::size_t m = 0; m < M; m += 8) {
+    for (std::size_t m = 0; m < M; m += 16) {
       const float* xm = x + m * ldx;
       float* ym = y + m * ldy;
-      switch (std::min<std::size_t>(8, M - m)) {
-        case 1: gemv_rows<1>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 2: gemv_rows<2>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 3: gemv_rows<3>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 4: gemv_rows<4>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 5: gemv_rows<5>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 6: gemv_rows<6>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        case 7: gemv_rows<7>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
-        default: gemv_rows<8>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep); break;
+      auto sweep = [&](auto rows) {
+        gemv_rows<decltype(rows)::value>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
+      };
+      switch (std::min<std::size_t>(16, M - m)) {
+        case 1: sweep(std::integral_constant<std::size_t, 1>{}); break;
+        case 2: sweep(std::integral_constant<std::size_t, 2>{}); break;
+        case 3: sweep(std::integral_constant<std::size_t, 3>{}); break;
+        case 4: sweep(std::integral_constant<std::size_t, 4>{}); break;
+        case 5: sweep(std::integral_constant<std::size_t, 5>{}); break;
+        case 6: sweep(std::integral_constant<std::size_t, 6>{}); break;
+        case 7: sweep(std::integral_constant<std::size_t, 7>{}); break;
+        case 8: sweep(std::integral_constant<std::size_t, 8>{}); break;
+        case 9: sweep(std::integral_constant<std::size_t, 9>{}); break;
+        case 10: sweep(std::integral_constant<std::size_t, 10>{}); break;
+        case 11: sweep(std::integral_constant<std::size_t, 11>{}); break;
+        case 12: sweep(std::integral_constant<std::size_t, 12>{}); break;
+        case 13: sweep(std::integral_constant<std::size_t, 13>{}); break;
+        case 14: sweep(std::integral_constant<std::size_t, 14>{}); break;
+        case 15: sweep(std::integral_constant<std::size_t, 15>{}); break;
+        default: sweep(std::integral_constant<std::size_t, 16>{}); break;
       }
     }
   });
@@ -156,7 +168,7 @@ inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_
 }
 
 // Rows [n, n + R) of w against all M rows of x: up to three rows of x per block with four rows of w,
-// up to eight with two (so a small batch reads w once); the arithmetic per (m, n) is the same.
+// up to twelve with two (so a small batch reads w once); the arithmetic per (m, n) is the same.
 template <std::size_t R, class Load>
 inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load& w, std::size_t n, std::size_t n_end,
                      float* y, std::size_t ldy, std::size_t K) {
@@ -169,8 +181,22 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
       else if (left == 2) dot_block<1, 2>(xm, ldx, w, n, n_end, ym, ldy, K), m += 2;
       else dot_block<1, 1>(xm, ldx, w, n, n_end, ym, ldy, K), m += 1;
     } else {
-      if (left >= 8) dot_block<2, 8>(xm, ldx, w, n, n_end, ym, ldy, K), dot_block<2, 8>(xm, ldx, w, n + 2, n_end, ym + 2, ldy, K), m += 8;
-      else if (left >= 4) dot_block<2, 4>(xm, ldx, w, n, n_end, ym, ldy, K), dot_block<2, 4>(xm, ldx, w, n + 2, n_end, ym + 2, ldy, K), m += 4;
+      auto pair = [&](auto rows) {  // rows of x against two rows of w, twice: 2 x rows accumulators
+        constexpr std::size_t mx = decltype(rows)::value;
+        dot_block<2, mx>(xm, ldx, w, n, n_end, ym, ldy, K);
+        dot_block<2, mx>(xm, ldx, w, n + 2, n_end, ym + 2, ldy, K);
+        m += mx;
+      };
+      if (left > 12) pair(std::integral_constant<std::size_t, 8>{});  // up to 12 rows of x per pass over w
+      else if (left == 12) pair(std::integral_constant<std::size_t, 12>{});
+      else if (left == 11) pair(std::integral_constant<std::size_t, 11>{});
+      else if (left == 10) pair(std::integral_constant<std::size_t, 10>{});
+      else if (left == 9) pair(std::integral_constant<std::size_t, 9>{});
+      else if (left == 8) pair(std::integral_constant<std::size_t, 8>{});
+      else if (left == 7) pair(std::integral_constant<std::size_t, 7>{});
+      else if (left == 6) pair(std::integral_constant<std::size_t, 6>{});
+      else if (left == 5) pair(std::integral_constant<std::size_t, 5>{});
+      else if (left == 4) pair(std::integral_constant<std::size_t, 4>{});
       else if (left == 3) dot_block<4, 3>(xm, ldx, w, n, n_end, ym, ldy, K), m += 3;
       else if (left == 2) dot_block<4, 2>(xm, ldx, w, n, n_end, ym, ldy, K), m += 2;
       else dot_block<4, 1>(xm, ldx, w, n, n_end, ym, ldy, K), m += 1;

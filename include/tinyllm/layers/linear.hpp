@@ -17,7 +17,7 @@ using kernels::Epilogue;
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
 // Rows up to which the matrix-vector kernel (weights streamed once for all rows) beats the GEMM.
-inline constexpr std::size_t small_batch = 8;
+inline constexpr std::size_t small_batch = 16;
 // Multiply-adds below which handing work to another thread costs more than it saves (~10 us).
 inline constexpr double min_parallel_work = 1 << 15;
 
