@@ -1,6 +1,7 @@
 // tinyllm: the command-line tool.
 //
-//   tinyllm generate   -m DIR -p PROMPT [--max_new_tokens N --do_sample --top_p 0.9 ...]
+//   tinyllm generate   -m DIR -p PROMPT [--max_new_tokens N --do_sample --top_p 0.9 ...
+//                      --prompt_lookup_num_tokens 10 | --assistant_model DIR ...]
 //   tinyllm tokenize   -m DIR (-p TEXT | -f FILE) [--show]
 //   tinyllm perplexity -m DIR -f FILE [--window N --stride N --type q8 --compare-f32 | --reference DIR]
 //   tinyllm quantize   -m DIR -o OUT [--type q8|f16|bf16|f32]
@@ -64,7 +65,7 @@ tinyllm::GPT2 load(const std::string& dir, const std::string& type = "") {
 // --- generate ------------------------------------------------------------------------------------
 
 struct GenerateArgs {
-  std::string model, prompt, early_stopping = "false";
+  std::string model, prompt, early_stopping = "false", assistant, assistant_type;
   std::vector<std::string> bad_words;
   std::vector<int> bad_words_ids;
   tinyllm::GenerationConfig cfg;
@@ -113,12 +114,45 @@ void add_generate(CLI::App& app, GenerateArgs& a) {
   app.add_option("--seed", c.seed, "random seed for sampling")->capture_default_str();
   app.add_option("--top_logprobs,--top-logprobs", c.top_logprobs,
                  "print each token's log-prob and this many alternatives");
+  // speculative decoding
+  app.add_option("--prompt_lookup_num_tokens,--prompt-lookup-num-tokens", c.prompt_lookup_num_tokens,
+                 "speculative: propose up to N ids copied from earlier context (0: off)")
+      ->capture_default_str();
+  app.add_option("--max_matching_ngram_size,--max-matching-ngram-size", c.max_matching_ngram_size,
+                 "prompt lookup: the longest n-gram matched")
+      ->capture_default_str();
+  app.add_option("--assistant_model,--assistant-model", a.assistant,
+                 "speculative: a draft model folder with the same vocabulary");
+  app.add_option("--assistant_type,--assistant-type", a.assistant_type, "load the draft model's weights as this type")
+      ->check(CLI::IsMember(weight_type_names));
+  app.add_option("--num_assistant_tokens,--num-assistant-tokens", c.num_assistant_tokens,
+                 "draft model: proposals per pass")
+      ->capture_default_str();
+  app.add_option("--num_assistant_tokens_schedule,--num-assistant-tokens-schedule", c.num_assistant_tokens_schedule,
+                 "constant, heuristic or heuristic_transient")
+      ->capture_default_str();
+  app.add_option("--assistant_confidence_threshold,--assistant-confidence-threshold",
+                 c.assistant_confidence_threshold, "draft model: stop proposing after a token with p below this")
+      ->capture_default_str();
+}
+
+std::string speculation_line(const tinyllm::SpeculationStats& st) {
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "; speculative: %zu proposed, %zu accepted (%.0f%%), %.2f tokens per pass", st.proposed,
+                st.accepted, 100 * st.acceptance_rate(), st.tokens_per_pass());
+  return buf;
 }
 
 int run_generate(GenerateArgs& a) {
   const auto model = load(a.model);
   const auto& tok = model.tokenizer();
   tinyllm::GenerationConfig cfg = a.cfg;
+  std::optional<tinyllm::GPT2> assistant;
+  if (!a.assistant.empty()) {
+    assistant = load(a.assistant, a.assistant_type);
+    cfg.assistant_model = *assistant;
+  }
+  const bool speculative = cfg.prompt_lookup_num_tokens > 0 || cfg.assistant_model;
   cfg.early_stopping = a.early_stopping.c_str();
   for (const std::string& w : a.bad_words)
     for (const std::string& form : {w, " " + w}) cfg.bad_words_ids.push_back(tok.encode_ordinary(form));
@@ -133,15 +167,21 @@ int run_generate(GenerateArgs& a) {
     tinyllm::TokenStreamDecoder decoder(tok);
     double first_ms = 0;
     std::size_t generated = 0;
-    model.generate(prompt, cfg, [&](int id) {
+    auto on_token = [&](int id) {
       if (generated++ == 0) first_ms = ms_since(t0);  // prefill + the first token
       std::cout << decoder.push(id) << std::flush;
-    });
+    };
+    std::string extra;
+    if (speculative)  // the result carries the statistics
+      extra = speculation_line(model.generate_with_scores(prompt, cfg, on_token).speculation);
+    else
+      model.generate(prompt, cfg, on_token);
     std::cout << decoder.flush() << std::endl;
     const double rest_ms = ms_since(t0) - first_ms;
-    std::fprintf(stderr, "[tinyllm] prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s\n",
+    std::fprintf(stderr, "[tinyllm] prompt: %zu tokens, %.1f tokens/s; generated: %zu tokens, %.1f tokens/s%s\n",
                  prompt.size(), first_ms > 0 ? 1e3 * static_cast<double>(prompt.size()) / first_ms : 0.0, generated,
-                 generated > 1 && rest_ms > 0 ? 1e3 * static_cast<double>(generated - 1) / rest_ms : 0.0);
+                 generated > 1 && rest_ms > 0 ? 1e3 * static_cast<double>(generated - 1) / rest_ms : 0.0,
+                 extra.c_str());
     return 0;
   }
   // Beams, several sequences or log-probs: the results come at the end.
@@ -164,9 +204,17 @@ int run_generate(GenerateArgs& a) {
       std::fputc('\n', stderr);
     }
   }
+  tinyllm::SpeculationStats st;
+  for (const auto& r : results) {
+    st.proposed += r.speculation.proposed;
+    st.accepted += r.speculation.accepted;
+    st.target_passes += r.speculation.target_passes;
+    st.generated += r.speculation.generated;
+  }
   std::fprintf(
-      stderr, "[tinyllm] prompt: %zu tokens; generated: %zu tokens in %.0f ms, %.1f tokens/s (prompt included)\n",
-      prompt.size(), generated, total_ms, total_ms > 0 ? 1e3 * static_cast<double>(generated) / total_ms : 0.0);
+      stderr, "[tinyllm] prompt: %zu tokens; generated: %zu tokens in %.0f ms, %.1f tokens/s (prompt included)%s\n",
+      prompt.size(), generated, total_ms, total_ms > 0 ? 1e3 * static_cast<double>(generated) / total_ms : 0.0,
+      speculative ? speculation_line(st).c_str() : "");
   return 0;
 }
 

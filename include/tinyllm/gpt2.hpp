@@ -131,6 +131,11 @@ class BasicGPT2 {
                                                      const GenerationConfig& cfg = {}) const;
   std::vector<GenerationResult> generate_with_scores(const std::vector<std::vector<int>>& input_ids,
                                                      const GenerationConfig& cfg = {}) const;
+  // One prompt, streaming: on_token(id) after each new id, as generate()'s (returning false stops).
+  // The result also carries the speculative-decoding statistics (GenerationResult::speculation).
+  template <class OnToken>
+  GenerationResult generate_with_scores(const std::vector<int>& input_ids, const GenerationConfig& cfg,
+                                        OnToken&& on_token) const;
 
   // The stop tokens generation uses when GenerationConfig::eos_token_id is empty.
   const std::vector<int>& eos_token_ids() const { return eos_; }
@@ -368,6 +373,19 @@ std::vector<GenerationResult> BasicGPT2<Backend>::generate_with_scores(const std
   cfg.validate();
   auto prompts = prompt_states(input_ids, "generate");
   return run(prompts, cfg, true, nullptr);
+}
+
+template <class Backend>
+template <class OnToken>
+GenerationResult BasicGPT2<Backend>::generate_with_scores(const std::vector<int>& input_ids, const GenerationConfig& cfg,
+                                                          OnToken&& on_token) const {
+  cfg.validate();
+  if (cfg.num_beams > 1 || cfg.num_return_sequences != 1)
+    detail::fail(cfg.num_beams > 1 ? "GenerationConfig.num_beams" : "GenerationConfig.num_return_sequences",
+                 "must be 1 when streaming one sequence (use generate_with_scores without a callback)");
+  const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
+  auto prompts = prompt_states({input_ids}, "generate");
+  return std::move(run(prompts, cfg, true, &cb)[0]);
 }
 
 }  // namespace tinyllm

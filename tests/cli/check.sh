@@ -14,6 +14,16 @@ printf '%s\n' "$(cat "$fixtures/demo_greedy.txt")" | cmp -s - "$tmp/out" || fail
 grep -q "prompt: 5 tokens" "$tmp/err" || fail "generate timing: $(cat "$tmp/err")"
 grep -q "generated: 35 tokens" "$tmp/err" || fail "generate timing: $(cat "$tmp/err")"
 grep -q "loaded" "$tmp/err" || fail "generate load time: $(cat "$tmp/err")"
+# speculative decoding: the same text, with its statistics on the timing line
+"$tool" generate -m "$model" -p "The state of the Union" --max_length 40 --max_new_tokens -1 --prompt_lookup_num_tokens 10 \
+  >"$tmp/out_pl" 2>"$tmp/err" || fail "prompt lookup: $(cat "$tmp/err")"
+cmp -s "$tmp/out" "$tmp/out_pl" || fail "prompt lookup text: $(cat "$tmp/out_pl")"
+grep -Eq "speculative: [0-9]+ proposed, [0-9]+ accepted" "$tmp/err" || fail "speculative stats: $(cat "$tmp/err")"
+"$tool" generate -m "$model" -p "The state of the Union" --max_length 40 --max_new_tokens -1 --assistant_model "$model" \
+  --assistant_type q8 --num_assistant_tokens 4 --num_assistant_tokens_schedule heuristic >"$tmp/out_dm" 2>"$tmp/err" \
+  || fail "draft model: $(cat "$tmp/err")"
+cmp -s "$tmp/out" "$tmp/out_dm" || fail "draft model text: $(cat "$tmp/out_dm")"
+grep -q "tokens per pass" "$tmp/err" || fail "draft stats: $(cat "$tmp/err")"
 # the same with dashed flag names, a stop string and sampling flags that parse
 "$tool" generate -m "$model" -p "The state of the Union" --max-new-tokens 35 --stop-strings "United" >"$tmp/out2" 2>/dev/null
 [ "$(wc -c <"$tmp/out2")" -lt "$(wc -c <"$tmp/out")" ] || fail "stop string did not stop"

@@ -32,6 +32,7 @@
 #include "output.hpp"
 #include "processors.hpp"
 #include "sampling.hpp"
+#include "speculative.hpp"
 #include "stop_strings.hpp"
 
 namespace tinyllm::detail {
@@ -66,6 +67,11 @@ inline std::vector<int> checked_eos(const ModelRef& m, const GenerationConfig& c
   for (int id : cfg.eos_token_id) check("eos_token_id", id);
   for (const auto& word : cfg.bad_words_ids)
     for (int id : word) check("bad_words_ids", id);
+  if (cfg.assistant_model && cfg.assistant_model.config().vocab_size != m.config.vocab_size)
+    fail("GenerationConfig.assistant_model", "has vocab_size " +
+                                                 std::to_string(cfg.assistant_model.config().vocab_size) +
+                                                 ", the model " + std::to_string(m.config.vocab_size) +
+                                                 ": speculative decoding needs the same vocabulary");
   if (!cfg.stop_strings.empty() && !m.tokenizer)
     fail("GenerationConfig.stop_strings", "the model folder has no tokenizer to turn tokens into text");
   return cfg.eos_token_id.empty() ? model_eos : cfg.eos_token_id;
@@ -95,6 +101,8 @@ class Generator {
       }
     if (cfg_.num_beams > 1)
       run_beams(prompts);
+    else if (speculative())
+      run_speculative(prompts);
     else
       run_sampling(prompts);
     return std::move(results_);
@@ -192,26 +200,8 @@ class Generator {
       std::vector<layers::KVCache*> caches;
       for (std::size_t i = 0; i < n; ++i) {
         Sequence& s = run[i];
-        GenerationResult& res = results_[s.result];
         const int t = chosen[i];
-        res.sequence.push_back(t);
-        if (scores_) {
-          res.logprobs.push_back(logprob[i]);
-          res.sequence_score += logprob[i];
-          if (cfg_.top_logprobs > 0) res.top_logprobs.push_back(std::move(top[i]));
-        }
-        std::optional<FinishReason> end;
-        if (std::find(eos_.begin(), eos_.end(), t) != eos_.end())
-          end = FinishReason::eos;
-        else if (s.stop.active() && s.stop.push(bytes(t)))
-          end = FinishReason::stop_string;
-        else if (res.sequence.size() >= s.max_length)
-          end = FinishReason::length;
-        if (on_token_ && !(*on_token_)(s.result, t) && !end) end = FinishReason::stopped;
-        if (end) {
-          res.finish_reason = *end;
-          continue;
-        }
+        if (emit(s, t, logprob[i], top[i])) continue;  // finished
         tokens.push_back(t);
         caches.push_back(&s.state->cache);
         next.push_back(std::move(s));
@@ -221,6 +211,170 @@ class Generator {
       forward_batch<Backend>(m_.config, m_.weights, act, caches.data(), tokens.data(), tokens.size());
       hidden = act.x.data();
     }
+  }
+
+  // Appends token t (with its log-prob and alternatives) to s's result, then tells the callback;
+  // returns true when the sequence is finished (eos, stop string, length, or the callback said stop).
+  bool emit(Sequence& s, int t, float logprob, std::vector<TokenLogprob>& top) {
+    GenerationResult& res = results_[s.result];
+    res.sequence.push_back(t);
+    if (scores_) {
+      res.logprobs.push_back(logprob);
+      res.sequence_score += logprob;
+      if (cfg_.top_logprobs > 0) res.top_logprobs.push_back(std::move(top));
+    }
+    std::optional<FinishReason> end;
+    if (std::find(eos_.begin(), eos_.end(), t) != eos_.end())
+      end = FinishReason::eos;
+    else if (s.stop.active() && s.stop.push(bytes(t)))
+      end = FinishReason::stop_string;
+    else if (res.sequence.size() >= s.max_length)
+      end = FinishReason::length;
+    if (on_token_ && !(*on_token_)(s.result, t) && !end) end = FinishReason::stopped;
+    if (end) res.finish_reason = *end;
+    return end.has_value();
+  }
+
+  // --- speculative decoding (speculative.hpp) ------------------------------------------------------
+
+  bool speculative() const { return cfg_.prompt_lookup_num_tokens > 0 || static_cast<bool>(cfg_.assistant_model); }
+
+  // The draft model of one sequence: its cache holds a prefix of the sequence's ids.
+  struct Draft {
+    const GPT2Config& config;
+    const GPT2Weights& weights;
+    InferenceState state;
+    std::mt19937_64 rng;
+    std::vector<float> logits;     // [V]
+    std::vector<double> q;         // [k, V]: the distributions the proposals were drawn from (sampling)
+    std::vector<int> cached_ids;   // the ids in its cache
+    double num_tokens;             // proposals per pass (the heuristic schedule changes it)
+    std::size_t passes = 0;        // forward passes run
+  };
+
+  // Each (prompt, return sequence) runs alone, one after another: a pass verifies one sequence's
+  // proposals. Sequence r > 0 of a prompt starts from a copy of the prompt's cache.
+  void run_speculative(std::vector<PromptState>& prompts) {
+    const std::size_t R = static_cast<std::size_t>(cfg_.num_return_sequences);
+    for (std::size_t p = 0; p < prompts.size(); ++p) {
+      PromptState& ps = prompts[p];
+      const std::size_t max_len = max_length(ps.ids);
+      if (max_len == ps.ids.size()) continue;  // nothing to generate
+      // Invariant of the loop: the cache holds every id of the sequence but the last.
+      const std::size_t done = static_cast<std::size_t>(ps.state.cache.length()), n = ps.ids.size();
+      if (done >= n) ps.state.cache.set_length(static_cast<int>(n - 1));
+      if (done + 1 < n) forward_hidden<Backend>(m_.config, m_.weights, ps.state, ps.ids.data() + done, n - 1 - done);
+      std::vector<std::unique_ptr<InferenceState>> copies;  // taken before sequence 0 changes the cache
+      for (std::size_t r = 1; r < R; ++r) {
+        copies.push_back(std::make_unique<InferenceState>(m_.config));
+        copy_cache(m_.config, ps.state.cache, copies.back()->cache);
+      }
+      for (std::size_t r = 0; r < R; ++r) {
+        Sequence s{p * R + r, r == 0 ? &ps.state : copies[r - 1].get(), sequence_rng(cfg_.seed, r), matcher(ps.ids),
+                   max_len};
+        std::optional<Draft> draft;
+        if (cfg_.assistant_model)
+          draft.emplace(Draft{cfg_.assistant_model.config(), cfg_.assistant_model.weights(),
+                              InferenceState(cfg_.assistant_model.config()), draft_rng(cfg_.seed, r), {}, {}, {},
+                              static_cast<double>(cfg_.num_assistant_tokens)});
+        speculate(s, draft ? &*draft : nullptr);
+      }
+    }
+  }
+
+  // Generates one sequence: each pass runs [last id, proposals...] through the model in one forward
+  // pass, keeps the tokens the model agrees with plus the one it chooses after them, and rolls the
+  // cache back past the rest.
+  void speculate(Sequence& s, Draft* draft) {
+    GenerationResult& res = results_[s.result];
+    std::vector<int>& ids = res.sequence;
+    layers::KVCache& cache = s.state->cache;
+    SpeculationStats& st = res.speculation;
+    std::vector<int> proposals, pass;
+    std::vector<double> p;
+    std::vector<TokenLogprob> top;
+    for (bool finished = false; !finished;) {
+      const std::size_t n = ids.size(), room = s.max_length - n - 1;  // tokens after this pass's last choice
+      proposals = draft ? propose(*draft, ids, res.prompt_length, room)
+                        : prompt_lookup(ids, static_cast<std::size_t>(cfg_.max_matching_ngram_size),
+                                        std::min(room, static_cast<std::size_t>(cfg_.prompt_lookup_num_tokens)));
+      const std::size_t k = proposals.size();
+      pass.assign(1, ids.back());
+      pass.insert(pass.end(), proposals.begin(), proposals.end());
+      forward_hidden<Backend>(m_.config, m_.weights, *s.state, pass.data(), k + 1);  // cache: ids + proposals
+      head(s.state->x.data(), k + 1);                                               // logits_ [k + 1, V]
+      ++st.target_passes;
+      st.proposed += k;
+      std::size_t accepted = 0;
+      for (std::size_t i = 0; i <= k && !finished; ++i) {
+        float* row = logits_.data() + i * V_;
+        int token = 0;
+        float logprob = 0;
+        if (draft && cfg_.do_sample && i < k) {  // speculative sampling against the draft's q
+          process(row, {ids.data(), ids.size(), res.prompt_length}, cfg_, eos_);
+          warp(row, V_, cfg_);
+          probabilities(row, V_, p);
+          const std::vector<double> q(draft->q.begin() + static_cast<std::ptrdiff_t>(i * V_),
+                                      draft->q.begin() + static_cast<std::ptrdiff_t>((i + 1) * V_));
+          token = speculative_sample(p, q, proposals[i], s.rng).first;
+          if (scores_) logprob = token_logprob(row, V_, token, static_cast<std::size_t>(cfg_.top_logprobs), &top);
+        } else {  // greedy, or sampling one token as plain decoding would
+          choose(s, row, token, logprob, top);
+        }
+        const bool agreed = i < k && token == proposals[i];
+        accepted += agreed;
+        finished = emit(s, token, logprob, top);
+        if (!agreed) break;
+      }
+      st.accepted += accepted;
+      // The cache holds ids[0, n) + proposals: keep what the sequence still has, but never its last id.
+      cache.set_length(static_cast<int>(std::min(n + accepted, ids.size() - 1)));
+      if (draft && cfg_.num_assistant_tokens_schedule != "constant")  // HF's heuristic
+        draft->num_tokens = accepted == k && k > 0 ? draft->num_tokens + 2 : std::max(1.0, draft->num_tokens - 1);
+    }
+    st.generated = ids.size() - res.prompt_length;
+    if (draft) st.draft_passes = draft->passes;
+  }
+
+  // Up to min(room, the draft's num_tokens) proposals of the draft model after ids, greedy or sampled
+  // (then draft.q keeps each one's distribution). Stops early after a token the draft gives a
+  // probability below assistant_confidence_threshold, and at the draft's context limit.
+  std::vector<int> propose(Draft& d, const std::vector<int>& ids, std::size_t prompt_length, std::size_t room) {
+    const std::size_t ctx = static_cast<std::size_t>(d.config.n_positions);
+    std::size_t k = std::min(room, static_cast<std::size_t>(d.num_tokens));
+    if (ids.size() >= ctx) return {};
+    k = std::min(k, ctx - ids.size());  // the draft runs ids + k - 1 proposals
+    if (k == 0) return {};
+    // Roll the draft's cache back to what it shares with ids (all but the last id at most), run the rest.
+    std::size_t keep = 0;
+    while (keep < d.cached_ids.size() && keep + 1 < ids.size() && d.cached_ids[keep] == ids[keep]) ++keep;
+    d.state.cache.set_length(static_cast<int>(keep));
+    d.cached_ids.assign(ids.begin(), ids.end());
+    const std::size_t Vd = static_cast<std::size_t>(d.config.vocab_size), Cd = static_cast<std::size_t>(d.config.n_embd);
+    forward_hidden<Backend>(d.config, d.weights, d.state, ids.data() + keep, ids.size() - keep);
+    ++d.passes;
+    d.logits.resize(Vd);
+    lm_head<Backend>(d.config, d.weights, d.state.x.data() + (ids.size() - keep - 1) * Cd, 1, d.logits.data());
+    std::vector<int> out, seq = ids;
+    std::vector<double> q;
+    d.q.clear();
+    for (std::size_t j = 0; j < k; ++j) {
+      float* row = d.logits.data();
+      process(row, {seq.data(), seq.size(), prompt_length}, cfg_, eos_);
+      if (cfg_.do_sample) warp(row, V_, cfg_);
+      probabilities(row, V_, q);
+      const int t = cfg_.do_sample ? draw(q, 1.0, d.rng) : argmax(row, V_);
+      if (cfg_.do_sample) d.q.insert(d.q.end(), q.begin(), q.end());
+      out.push_back(t);
+      seq.push_back(t);
+      if (j + 1 == k || q[static_cast<std::size_t>(t)] < static_cast<double>(cfg_.assistant_confidence_threshold))
+        break;
+      forward_hidden<Backend>(d.config, d.weights, d.state, &t, 1);
+      ++d.passes;
+      d.cached_ids.push_back(t);
+      lm_head<Backend>(d.config, d.weights, d.state.x.data(), 1, d.logits.data());
+    }
+    return out;
   }
 
   // Greedy or sampled choice for one sequence from its logits row (overwritten with the scores).

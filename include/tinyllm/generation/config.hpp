@@ -3,15 +3,37 @@
 #pragma once
 
 #include <cmath>        // std::isfinite
-#include <cstddef>      // std::size_t
+#include <cstddef>      // std::size_t, std::nullptr_t
 #include <cstdint>      // std::uint64_t
 #include <string>       // std::string
 #include <string_view>  // std::string_view
+#include <utility>      // std::declval
 #include <vector>       // std::vector
 
 #include "../error.hpp"
 
 namespace tinyllm {
+
+struct GPT2Config;
+struct GPT2Weights;
+
+// A draft model for speculative decoding (HF's assistant_model): another loaded GPT-2 with the same
+// vocabulary, e.g. distilgpt2 drafting for gpt2-large. Any model type converts to it (its Backend
+// does not matter: the target's runs both). It refers to the model, which must outlive the call.
+class AssistantModel {
+ public:
+  AssistantModel() = default;
+  AssistantModel(std::nullptr_t) {}  // NOLINT: cfg.assistant_model = nullptr switches it off
+  template <class Model, class = decltype(std::declval<const Model&>().weights())>
+  AssistantModel(const Model& model) : config_(&model.config()), weights_(&model.weights()) {}  // NOLINT: implicit
+  explicit operator bool() const { return weights_ != nullptr; }
+  const GPT2Config& config() const { return *config_; }
+  const GPT2Weights& weights() const { return *weights_; }
+
+ private:
+  const GPT2Config* config_ = nullptr;
+  const GPT2Weights* weights_ = nullptr;
+};
 
 // When beam search stops, as HF's early_stopping (True, False or "never"):
 //   true     as soon as num_beams hypotheses are finished;
@@ -72,6 +94,16 @@ struct GenerationConfig {
   // Output
   int num_return_sequences = 1;  // sequences per prompt (sampling: independent; beams: the best ones)
   int top_logprobs = 0;          // generate_with_scores: the n most likely alternatives of each token
+  // Speculative decoding (greedy search and sampling, num_beams 1): tokens proposed cheaply are checked
+  // by one forward pass of the model; the output is what decoding without it gives (speculative.hpp).
+  int prompt_lookup_num_tokens = 0;  // > 0: propose up to this many ids that followed the last n-gram earlier
+  int max_matching_ngram_size = 2;   // prompt lookup: the longest n-gram matched (HF's default)
+  AssistantModel assistant_model;    // a draft model with the same vocabulary (it must outlive the call)
+  int num_assistant_tokens = 20;     // tokens the draft model proposes per pass, at most
+  // "constant"; "heuristic": +2 after a pass that accepted every proposal, -1 otherwise (HF's rule);
+  // "heuristic_transient": the same (HF resets it per call; here every call starts from num_assistant_tokens)
+  std::string num_assistant_tokens_schedule = "constant";
+  float assistant_confidence_threshold = 0.4f;  // the draft stops after a token it gives p < this (0: off)
 
   // Throws Error naming the field when a value is out of range or the combination is invalid.
   void validate() const;
@@ -119,6 +151,24 @@ inline void GenerationConfig::validate() const {
     bad("num_return_sequences",
         "is " + std::to_string(num_return_sequences) + ", more than num_beams (" + std::to_string(num_beams) + ")");
   if (top_logprobs < 0) bad("top_logprobs", "is " + std::to_string(top_logprobs) + ", must be >= 0");
+  if (prompt_lookup_num_tokens < 0)
+    bad("prompt_lookup_num_tokens", "is " + std::to_string(prompt_lookup_num_tokens) + ", must be >= 0 (0: off)");
+  if (max_matching_ngram_size < 1)
+    bad("max_matching_ngram_size", "is " + std::to_string(max_matching_ngram_size) + ", must be >= 1");
+  if (num_assistant_tokens < 1)
+    bad("num_assistant_tokens", "is " + std::to_string(num_assistant_tokens) + ", must be >= 1");
+  if (num_assistant_tokens_schedule != "constant" && num_assistant_tokens_schedule != "heuristic" &&
+      num_assistant_tokens_schedule != "heuristic_transient")
+    bad("num_assistant_tokens_schedule", "is \"" + num_assistant_tokens_schedule +
+                                             "\", must be \"constant\", \"heuristic\" or \"heuristic_transient\"");
+  if (!(assistant_confidence_threshold >= 0.0f && assistant_confidence_threshold <= 1.0f))
+    bad("assistant_confidence_threshold", "is " + str(assistant_confidence_threshold) + ", must be in [0, 1] (0: off)");
+  if (assistant_model && prompt_lookup_num_tokens > 0)
+    bad("prompt_lookup_num_tokens", "is " + std::to_string(prompt_lookup_num_tokens) +
+                                        " and assistant_model is set: choose one way of proposing tokens");
+  if ((assistant_model || prompt_lookup_num_tokens > 0) && num_beams > 1)
+    bad("num_beams", "is " + std::to_string(num_beams) +
+                         ": speculative decoding (assistant_model, prompt_lookup_num_tokens) needs num_beams = 1");
 }
 
 }  // namespace tinyllm

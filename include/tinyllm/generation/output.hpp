@@ -20,6 +20,19 @@ enum class FinishReason {
   stopped,      // the streaming callback returned false
 };
 
+// What speculative decoding did for one sequence (all zero without it).
+struct SpeculationStats {
+  std::size_t proposed = 0;       // ids proposed (prompt lookup or the assistant model)
+  std::size_t accepted = 0;       // proposed ids the model accepted
+  std::size_t target_passes = 0;  // forward passes of the model that each produced >= 1 new id
+  std::size_t draft_passes = 0;   // forward passes of the assistant model
+  std::size_t generated = 0;      // new ids
+  double acceptance_rate() const { return proposed ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0; }
+  double tokens_per_pass() const {
+    return target_passes ? static_cast<double>(generated) / static_cast<double>(target_passes) : 0;
+  }
+};
+
 struct GenerationResult {
   std::vector<int> sequence;  // prompt + new ids, as generate() returns
   std::size_t prompt_length = 0;
@@ -32,6 +45,7 @@ struct GenerationResult {
   // Otherwise: the sum of logprobs.
   float sequence_score = 0.0f;
   FinishReason finish_reason = FinishReason::length;
+  SpeculationStats speculation;  // assistant_model / prompt_lookup_num_tokens only
 
   std::vector<int> new_ids() const {
     return std::vector<int>(sequence.begin() + static_cast<std::ptrdiff_t>(prompt_length), sequence.end());
