@@ -314,9 +314,7 @@ class Generator {
           process(row, {ids.data(), ids.size(), res.prompt_length}, cfg_, eos_);
           warp(row, V_, cfg_);
           probabilities(row, V_, p);
-          const std::vector<double> q(draft->q.begin() + static_cast<std::ptrdiff_t>(i * V_),
-                                      draft->q.begin() + static_cast<std::ptrdiff_t>((i + 1) * V_));
-          token = speculative_sample(p, q, proposals[i], s.rng).first;
+          token = speculative_sample(p, draft->q.data() + i * V_, proposals[i], s.rng).first;
           if (scores_) logprob = token_logprob(row, V_, token, static_cast<std::size_t>(cfg_.top_logprobs), &top);
         } else {  // greedy, or sampling one token as plain decoding would
           choose(s, row, token, logprob, top);
@@ -350,10 +348,10 @@ class Generator {
     while (keep < d.cached_ids.size() && keep + 1 < ids.size() && d.cached_ids[keep] == ids[keep]) ++keep;
     d.state.cache.set_length(static_cast<int>(keep));
     d.cached_ids.assign(ids.begin(), ids.end());
-    const std::size_t Vd = static_cast<std::size_t>(d.config.vocab_size), Cd = static_cast<std::size_t>(d.config.n_embd);
+    const std::size_t Cd = static_cast<std::size_t>(d.config.n_embd);  // its vocabulary is the model's (V_)
     forward_hidden<Backend>(d.config, d.weights, d.state, ids.data() + keep, ids.size() - keep);
     ++d.passes;
-    d.logits.resize(Vd);
+    d.logits.resize(V_);
     lm_head<Backend>(d.config, d.weights, d.state.x.data() + (ids.size() - keep - 1) * Cd, 1, d.logits.data());
     std::vector<int> out, seq = ids;
     std::vector<double> q;

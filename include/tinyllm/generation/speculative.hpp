@@ -92,9 +92,9 @@ inline int draw(const std::vector<double>& w, double total, std::mt19937_64& rng
 }
 
 // One step of speculative sampling: x was drawn from q; returns (the token, whether it is x). Accepts
-// x with probability min(1, p(x) / q(x)); otherwise draws from max(0, p - q), normalised (p itself if
+// x with probability min(1, p(x) / q(x)) (q: p.size() values); otherwise draws from max(0, p - q), normalised (p itself if
 // that is all zero, which happens only when p == q up to rounding).
-inline std::pair<int, bool> speculative_sample(const std::vector<double>& p, const std::vector<double>& q, int x,
+inline std::pair<int, bool> speculative_sample(const std::vector<double>& p, const double* q, int x,
                                                std::mt19937_64& rng) {
   const std::size_t ix = static_cast<std::size_t>(x);
   if (uniform01(rng) * q[ix] < p[ix]) return {x, true};  // u < p/q, with u in [0, 1)

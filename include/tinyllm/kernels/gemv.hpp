@@ -17,6 +17,15 @@
 
 namespace tinyllm::kernels::simd {
 
+// fn(std::integral_constant<std::size_t, n>{}) for a run-time n in [1, Max]: kernels templated on a
+// row count, called with the count a caller has.
+template <std::size_t Max, class Fn>
+inline void with_rows(std::size_t n, Fn&& fn) {
+  if constexpr (Max > 1)
+    if (n < Max) return with_rows<Max - 1>(n, fn);
+  fn(std::integral_constant<std::size_t, Max>{});
+}
+
 // y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
@@ -105,24 +114,7 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
       auto sweep = [&](auto rows) {
         gemv_rows<decltype(rows)::value>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
       };
-      switch (std::min<std::size_t>(16, M - m)) {
-        case 1: sweep(std::integral_constant<std::size_t, 1>{}); break;
-        case 2: sweep(std::integral_constant<std::size_t, 2>{}); break;
-        case 3: sweep(std::integral_constant<std::size_t, 3>{}); break;
-        case 4: sweep(std::integral_constant<std::size_t, 4>{}); break;
-        case 5: sweep(std::integral_constant<std::size_t, 5>{}); break;
-        case 6: sweep(std::integral_constant<std::size_t, 6>{}); break;
-        case 7: sweep(std::integral_constant<std::size_t, 7>{}); break;
-        case 8: sweep(std::integral_constant<std::size_t, 8>{}); break;
-        case 9: sweep(std::integral_constant<std::size_t, 9>{}); break;
-        case 10: sweep(std::integral_constant<std::size_t, 10>{}); break;
-        case 11: sweep(std::integral_constant<std::size_t, 11>{}); break;
-        case 12: sweep(std::integral_constant<std::size_t, 12>{}); break;
-        case 13: sweep(std::integral_constant<std::size_t, 13>{}); break;
-        case 14: sweep(std::integral_constant<std::size_t, 14>{}); break;
-        case 15: sweep(std::integral_constant<std::size_t, 15>{}); break;
-        default: sweep(std::integral_constant<std::size_t, 16>{}); break;
-      }
+      with_rows<16>(std::min<std::size_t>(16, M - m), sweep);
     }
   });
 }
@@ -188,15 +180,7 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
         m += mx;
       };
       if (left > 12) pair(std::integral_constant<std::size_t, 8>{});  // up to 12 rows of x per pass over w
-      else if (left == 12) pair(std::integral_constant<std::size_t, 12>{});
-      else if (left == 11) pair(std::integral_constant<std::size_t, 11>{});
-      else if (left == 10) pair(std::integral_constant<std::size_t, 10>{});
-      else if (left == 9) pair(std::integral_constant<std::size_t, 9>{});
-      else if (left == 8) pair(std::integral_constant<std::size_t, 8>{});
-      else if (left == 7) pair(std::integral_constant<std::size_t, 7>{});
-      else if (left == 6) pair(std::integral_constant<std::size_t, 6>{});
-      else if (left == 5) pair(std::integral_constant<std::size_t, 5>{});
-      else if (left == 4) pair(std::integral_constant<std::size_t, 4>{});
+      else if (left >= 4) with_rows<12>(left, pair);
       else if (left == 3) dot_block<4, 3>(xm, ldx, w, n, n_end, ym, ldy, K), m += 3;
       else if (left == 2) dot_block<4, 2>(xm, ldx, w, n, n_end, ym, ldy, K), m += 2;
       else dot_block<4, 1>(xm, ldx, w, n, n_end, ym, ldy, K), m += 1;
