@@ -6,6 +6,7 @@
 // target's distribution.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <string>
@@ -96,6 +97,88 @@ TEST_CASE("prompt lookup proposes what followed the latest match of the last n-g
   CHECK(prompt_lookup({5, 5, 5}, 2, 4) == std::vector<int>{5, 5, 5, 5});
   CHECK(prompt_lookup({0, 1, 2, 1, 2}, 2, 5) == std::vector<int>{1, 2, 1, 2, 1});
   CHECK(prompt_lookup({1, 2, 3, 1, 2}, 3, 4) == std::vector<int>{3, 1, 2, 3});
+}
+
+TEST_CASE("the verification head skips rows after a rejected proposal and computes the rest exactly") {
+  // Vocabulary 700 x 40 with rows 5 and 600 equal (their logits tie: the first, 5, is the greedy
+  // choice); 6 hidden rows; proposals built from the full logits to accept, reject or tie.
+  using Backend = tinyllm::DefaultBackend;
+  const std::size_t V = 700, C = 40, T = 6;
+  auto e = test::random_floats(V * C, 11);
+  std::copy(e.begin() + 5 * C, e.begin() + 6 * C, e.begin() + 600 * C);
+  const auto x = test::random_floats(T * C, 12);
+  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16, tinyllm::WeightType::Q8}) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    tinyllm::WeightView f32;
+    f32.data = e.data();
+    f32.rows = V;
+    f32.cols = C;
+    f32.outputs_are_rows = true;
+    tinyllm::detail::MatrixBuffers buffers;
+    const tinyllm::WeightView E = tinyllm::detail::convert_matrix(f32, type, buffers);
+    std::vector<float> full(T * V);
+    tinyllm::layers::linear_transposed<Backend>(E, x.data(), T, full.data());
+    // The first row whose greedy choice (ignored ids left out) is not its proposal, else T - 1.
+    auto first_rejected = [&](const std::vector<int>& p, const std::vector<int>& ignored) {
+      for (std::size_t i = 0; i + 1 < T; ++i) {
+        int best = -1;
+        for (std::size_t v = 0; v < V; ++v)
+          if (std::find(ignored.begin(), ignored.end(), static_cast<int>(v)) == ignored.end() &&
+              (best < 0 || full[i * V + v] > full[i * V + static_cast<std::size_t>(best)]))
+            best = static_cast<int>(v);
+        if (best != p[i]) return i;
+      }
+      return T - 1;
+    };
+    auto greedy = [&](std::size_t i) {
+      return static_cast<int>(std::max_element(full.begin() + i * V, full.begin() + (i + 1) * V) - full.begin() - i * V);
+    };
+    auto check = [&](const std::vector<int>& p, const std::vector<int>& ignored) {
+      std::vector<float> got(T * V, std::nanf(""));
+      const std::size_t n = tinyllm::layers::linear_transposed_greedy<Backend>(E, x.data(), T, p.data(), ignored, got.data());
+      const std::size_t a = first_rejected(p, ignored);
+      CHECK(n >= a + 1);  // every row up to the first rejection is complete
+      CHECK(n <= T);
+      for (std::size_t i = 0; i < n * V; ++i) REQUIRE(got[i] == full[i]);  // bitwise, rows [0, n)
+      return n;
+    };
+    std::vector<int> accept(T - 1);
+    for (std::size_t i = 0; i + 1 < T; ++i) accept[i] = greedy(i);
+    CHECK(check(accept, {}) == T);  // all accepted: every row
+    for (std::size_t r = 0; r + 1 < T; ++r) {  // a wrong proposal at row r
+      auto p = accept;
+      p[r] = (accept[r] + 1) % static_cast<int>(V);
+      const std::size_t n = check(p, {});
+      if (type != tinyllm::WeightType::Q8) CHECK(n == r + 1);  // a wrong guess is beaten within the sweep
+    }
+    // Ties: make row 1's greedy choice id 5 by a large hidden component along e[5]; proposing the
+    // equal-scoring id 600 is a rejection, proposing 5 is not.
+    auto x2 = x;
+    for (std::size_t c = 0; c < C; ++c) x2[1 * C + c] = e[5 * C + c];
+    std::vector<float> full2(T * V);
+    tinyllm::layers::linear_transposed<Backend>(E, x2.data(), T, full2.data());
+    REQUIRE(std::max_element(full2.begin() + V, full2.begin() + 2 * V) == full2.begin() + V + 5);
+    REQUIRE(full2[V + 600] == full2[V + 5]);
+    {
+      std::vector<float> got(T * V);
+      auto p = accept;
+      p[1] = 600;
+      std::size_t n = tinyllm::layers::linear_transposed_greedy<Backend>(E, x2.data(), T, p.data(), {}, got.data());
+      if (type != tinyllm::WeightType::Q8) CHECK(n == 2);
+      p[1] = 5;
+      n = tinyllm::layers::linear_transposed_greedy<Backend>(E, x2.data(), T, p.data(), {}, got.data());
+      CHECK(n >= 3);
+    }
+    // Ignored ids never beat a proposal: with row 0's best id ignored, its runner-up is accepted.
+    const int best0 = greedy(0);
+    int second = best0 == 0 ? 1 : 0;
+    for (std::size_t v = 0; v < V; ++v)
+      if (static_cast<int>(v) != best0 && full[v] > full[static_cast<std::size_t>(second)]) second = static_cast<int>(v);
+    auto p = accept;
+    p[0] = second;
+    CHECK(check(p, {best0}) >= 2);
+    check(p, {});  // without it, row 0 rejects
+  }
 }
 
 TEST_CASE("greedy speculative decoding gives plain greedy's tokens, on many models, prompts and settings") {

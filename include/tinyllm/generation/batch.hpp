@@ -11,6 +11,7 @@
 #pragma once
 
 #include <algorithm>    // std::find, std::min
+#include <cassert>      // assert
 #include <cstddef>      // std::size_t
 #include <cstring>      // std::memcpy
 #include <functional>   // std::function
@@ -293,6 +294,11 @@ class Generator {
     std::vector<int> proposals, pass;
     std::vector<double> p;
     std::vector<TokenLogprob> top;
+    // Greedy choices on raw logits (the processors that may apply only forbid eos ids, which then
+    // never count as beating a proposal): the head can stop computing rows after a rejection.
+    const bool prunable = !cfg_.do_sample && cfg_.repetition_penalty == 1.0f && cfg_.no_repeat_ngram_size == 0 &&
+                          cfg_.bad_words_ids.empty();
+    const std::vector<int> ignored = cfg_.min_length > 0 || cfg_.min_new_tokens > 0 ? eos_ : std::vector<int>{};
     for (bool finished = false; !finished;) {
       const std::size_t n = ids.size(), room = s.max_length - n - 1;  // tokens after this pass's last choice
       proposals = draft ? propose(*draft, ids, res.prompt_length, room)
@@ -302,11 +308,19 @@ class Generator {
       pass.assign(1, ids.back());
       pass.insert(pass.end(), proposals.begin(), proposals.end());
       forward_hidden<Backend>(m_.config, m_.weights, *s.state, pass.data(), k + 1);  // cache: ids + proposals
-      head(s.state->x.data(), k + 1);                                               // logits_ [k + 1, V]
+      [[maybe_unused]] std::size_t complete = k + 1;  // logits_ [k + 1, V], rows [0, complete) computed
+      if (prunable) {  // greedy on raw logits: rows after the first rejected proposal are not needed
+        logits_.resize((k + 1) * V_);
+        complete = lm_head_greedy<Backend>(m_.config, m_.weights, s.state->x.data(), k + 1, proposals.data(),
+                                           ignored, logits_.data());
+      } else {
+        head(s.state->x.data(), k + 1);
+      }
       ++st.target_passes;
       st.proposed += k;
       std::size_t accepted = 0;
       for (std::size_t i = 0; i <= k && !finished; ++i) {
+        assert(i < complete);  // a row past `complete` follows a rejected proposal
         float* row = logits_.data() + i * V_;
         int token = 0;
         float logprob = 0;

@@ -4,8 +4,9 @@
 // Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
 #pragma once
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::find, std::min_element
 #include <cstddef>    // std::size_t
+#include <vector>     // std::vector
 
 #include "../kernels/kernels.hpp"
 #include "../model/weights.hpp"
@@ -55,6 +56,53 @@ void linear_transposed(const WeightView& E, const float* x, std::size_t T, float
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     kernels::impl::gemv_t(T, x, C, E, logits, V, C, b * split.width, std::min(e * split.width, V));
   });
+}
+
+// The head of a greedy verification pass: rows i < T - 1 end in proposals[i], row i + 1 matters only
+// if row i's greedy choice (its first largest logit) is proposals[i]. Logits are computed in blocks of
+// vocabulary rows; once a block shows a logit above proposals[i]'s (or equal, at a lower id), rows
+// after i are dropped from the rest of the sweep. `ignored` ids (eos while a minimum length holds
+// them back) never count as beating a proposal, and a proposal among them drops nothing.
+// Returns n: rows [0, n) hold complete logits, bitwise those linear_transposed gives, and if n < T
+// some row i < n does not choose proposals[i]. Q8 heads are not pruned (returns T).
+template <class Backend>
+std::size_t linear_transposed_greedy(const WeightView& E, const float* x, std::size_t T, const int* proposals,
+                                     const std::vector<int>& ignored, float* logits) {
+  const std::size_t V = E.rows, C = E.cols;
+  if (T < 2 || E.type == WeightType::Q8) {
+    linear_transposed<Backend>(E, x, T, logits);
+    return T;
+  }
+  auto is_ignored = [&](std::size_t v) { return std::find(ignored.begin(), ignored.end(), static_cast<int>(v)) != ignored.end(); };
+  // Each proposal's own logit, by the kernel (and arithmetic) of the full sweep.
+  std::vector<float> target(T - 1);
+  for (std::size_t i = 0; i + 1 < T; ++i) {
+    const std::size_t p = static_cast<std::size_t>(proposals[i]);
+    float* row = logits + i * V;
+    kernels::impl::gemv_t(1, x + i * C, C, E, row, V, C, p, p + 1);
+    target[i] = row[p];
+  }
+  const ColumnSplit split(V, static_cast<double>(T) * V * C);
+  std::vector<std::size_t> kept(split.items, T);
+  constexpr std::size_t block = 256;  // vocabulary rows between checks
+  Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
+    std::size_t rows = T;
+    for (std::size_t v0 = b * split.width, end = std::min(e * split.width, V); v0 < end; v0 += block) {
+      const std::size_t v1 = std::min(end, v0 + block);
+      kernels::impl::gemv_t(rows, x, C, E, logits, V, C, v0, v1);
+      for (std::size_t i = 0; i + 1 < rows; ++i) {
+        const std::size_t p = static_cast<std::size_t>(proposals[i]);
+        if (is_ignored(p)) continue;
+        const float* row = logits + i * V;
+        bool beaten = false;
+        for (std::size_t v = v0; v < v1 && !beaten; ++v)
+          beaten = (row[v] > target[i] || (row[v] == target[i] && v < p)) && !is_ignored(v);
+        if (beaten) rows = i + 1;  // row i does not choose its proposal: later rows are not needed
+      }
+    }
+    for (std::size_t item = b; item < e; ++item) kept[item] = rows;
+  });
+  return *std::min_element(kept.begin(), kept.end());
 }
 
 // x[0:n] += y[0:n]: the residual connection.
