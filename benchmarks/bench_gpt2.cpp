@@ -205,7 +205,12 @@ int main(int argc, char** argv) {
     const double flops = prompt_flops(c, prompt_len);
     std::printf("  prompt: %d tokens in %.1f ms = %.0f tokens/s, %.0f GFLOP/s; FMA peak %.0f GFLOP/s -> %.0f%% of it\n",
                 prompt_len, ps * 1e3, prompt_len / ps, flops / ps / 1e9, P / 1e9, 100.0 * flops / ps / P);
-    const double at10 = decode_ms(m, 10, 8, reps), at1000 = decode_ms(m, 1000, 8, reps);
+    std::vector<double> t10, t1000;  // interleaved, so a shared machine's drift hits both alike
+    for (int r = 0; r < reps; ++r) {
+      t10.push_back(decode_ms(m, 10, 8, 1));
+      t1000.push_back(decode_ms(m, 1000, 8, 1));
+    }
+    const double at10 = bench::median(t10), at1000 = bench::median(t1000);
     std::printf("  decode at position 10: %.2f ms, at 1000: %.2f ms (%.2fx)\n", at10, at1000, at1000 / at10);
   }
   if (!weight_types.empty()) {

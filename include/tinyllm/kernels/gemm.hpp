@@ -53,14 +53,19 @@ inline void pack_a(const float* a, std::size_t lda, std::size_t M, std::size_t k
 }
 
 // bp[q][k][j] = b[k0 + k, j0 + q*NR + j] as floats, zero past column j_end. Converting here is
-// where F16 / BF16 / Q8 weights become F32: the micro-kernel only ever sees floats.
+// where F16 / BF16 / Q8 weights become F32: the micro-kernel only ever sees floats. Rows of b are
+// read front to back (each a contiguous run of the thread's columns), the lines of a row eight rows
+// ahead asked for while packing this one: the weights come from memory once per prompt.
 template <class Load>
 inline void pack_b(const Load& b, std::size_t j0, std::size_t j_end, std::size_t k0, std::size_t kc, float* bp) {
-  for (std::size_t q = j0; q < j_end; q += NR) {
-    const std::size_t nr = std::min(NR, j_end - q);
-    float* dst = bp + (q - j0) * kc;
-    for (std::size_t k = 0; k < kc; ++k) {
-      float* d = dst + k * NR;
+  constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line
+  constexpr std::size_t ahead = 8;
+  for (std::size_t k = 0; k < kc; ++k) {
+    if (k + ahead < kc)
+      for (std::size_t c = j0; c < j_end; c += line) b.prefetch(k0 + k + ahead, c);
+    for (std::size_t q = j0; q < j_end; q += NR) {
+      const std::size_t nr = std::min(NR, j_end - q);
+      float* d = bp + (q - j0) * kc + k * NR;
       if (nr == NR && q % W == 0) {
         store(d, b.load(k0 + k, q));
         store(d + W, b.load(k0 + k, q + W));
