@@ -162,6 +162,12 @@ class Generator {
     logits_.resize(n * V_);
     lm_head<Backend>(m_.config, m_.weights, hidden, n, logits_.data());
   }
+  // The same for a greedy verification pass (row i ends in proposals[i]): returns how many rows from
+  // the first are computed; the rows after the first rejected proposal may not be.
+  std::size_t head_greedy(const float* hidden, std::size_t n, const int* proposals, const std::vector<int>& ignored) {
+    logits_.resize(n * V_);
+    return lm_head_greedy<Backend>(m_.config, m_.weights, hidden, n, proposals, ignored, logits_.data());
+  }
 
   void run_sampling(std::vector<PromptState>& prompts) {
     const std::size_t R = static_cast<std::size_t>(cfg_.num_return_sequences);
@@ -294,11 +300,10 @@ class Generator {
     std::vector<int> proposals, pass;
     std::vector<double> p;
     std::vector<TokenLogprob> top;
-    // Greedy choices on raw logits (the processors that may apply only forbid eos ids, which then
-    // never count as beating a proposal): the head can stop computing rows after a rejection.
-    const bool prunable = !cfg_.do_sample && cfg_.repetition_penalty == 1.0f && cfg_.no_repeat_ngram_size == 0 &&
-                          cfg_.bad_words_ids.empty();
-    const std::vector<int> ignored = cfg_.min_length > 0 || cfg_.min_new_tokens > 0 ? eos_ : std::vector<int>{};
+    // Greedy choices on raw logits (eos ids a minimum length may hold back never count as beating a
+    // proposal): the head can stop computing rows after a rejection.
+    const bool prunable = !cfg_.do_sample && !processes_beyond_eos(cfg_);
+    const std::vector<int> ignored = maybe_held_back(cfg_, eos_);
     for (bool finished = false; !finished;) {
       const std::size_t n = ids.size(), room = s.max_length - n - 1;  // tokens after this pass's last choice
       proposals = draft ? propose(*draft, ids, res.prompt_length, room)
@@ -309,13 +314,10 @@ class Generator {
       pass.insert(pass.end(), proposals.begin(), proposals.end());
       forward_hidden<Backend>(m_.config, m_.weights, *s.state, pass.data(), k + 1);  // cache: ids + proposals
       [[maybe_unused]] std::size_t complete = k + 1;  // logits_ [k + 1, V], rows [0, complete) computed
-      if (prunable) {  // greedy on raw logits: rows after the first rejected proposal are not needed
-        logits_.resize((k + 1) * V_);
-        complete = lm_head_greedy<Backend>(m_.config, m_.weights, s.state->x.data(), k + 1, proposals.data(),
-                                           ignored, logits_.data());
-      } else {
+      if (prunable)
+        complete = head_greedy(s.state->x.data(), k + 1, proposals.data(), ignored);
+      else
         head(s.state->x.data(), k + 1);
-      }
       ++st.target_passes;
       st.proposed += k;
       std::size_t accepted = 0;

@@ -183,6 +183,17 @@ inline void process(float* scores, SequenceView s, const GenerationConfig& cfg, 
   if (cfg.min_new_tokens > 0) min_new_tokens(scores, s, static_cast<std::size_t>(cfg.min_new_tokens), eos);
 }
 
+// Whether process() can change scores other than the eos ids' (which it only ever lowers, to -inf):
+// when it cannot, a greedy choice is the raw logits' argmax among the ids that are not held back.
+inline bool processes_beyond_eos(const GenerationConfig& cfg) {
+  return cfg.repetition_penalty != 1.0f || cfg.no_repeat_ngram_size > 0 || !cfg.bad_words_ids.empty();
+}
+
+// The ids process() may hold back (set to -inf) at some step: eos while a minimum length applies.
+inline std::vector<int> maybe_held_back(const GenerationConfig& cfg, const std::vector<int>& eos) {
+  return cfg.min_length > 0 || cfg.min_new_tokens > 0 ? eos : std::vector<int>{};
+}
+
 // HF's warpers, when sampling. min_keep is 1, or number of eos ids + 1 for beam sampling.
 inline void warp(float* scores, std::size_t V, const GenerationConfig& cfg, std::size_t min_keep = 1) {
   if (cfg.temperature != 1.0f) temperature(scores, V, cfg.temperature);
