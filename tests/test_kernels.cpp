@@ -204,6 +204,11 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
             k::simd::gemv(a.data() + m * K, b.view, bias.data(), one.data(), K, 0, N, k::Epilogue::gelu_new);
             CHECK(std::memcmp(one.data(), multi.data() + m * N, N * sizeof(float)) == 0);
           }
+          // a column range that starts mid-vector (a thread's slice): the same values
+          std::vector<float> part(rows * N, 0.0f);
+          k::simd::gemv_rows(rows, a.data(), K, b.view, bias.data(), part.data(), N, K, 3, N, k::Epilogue::gelu_new);
+          for (std::size_t m = 0; m < rows; ++m)
+            CHECK(std::memcmp(part.data() + m * N + 3, multi.data() + m * N + 3, (N - 3) * sizeof(float)) == 0);
         }
         std::vector<float> tb(M * N), tr(N);
         for (std::size_t rows : {4, 5, 8, 11, 12, 13, 17}) {  // every block shape of dot_rows
