@@ -213,6 +213,34 @@ int main(int argc, char** argv) {
     const double at10 = bench::median(t10), at1000 = bench::median(t1000);
     std::printf("  decode at position 10: %.2f ms, at 1000: %.2f ms (%.2fx)\n", at10, at1000, at1000 / at10);
   }
+  if (tinyllm::amx_available()) {  // the opt-in bf16 prompt path, interleaved with the F32 kernels
+    tinyllm::LoadOptions opts;
+    opts.amx = true;
+    const Model ma = Model::from_pretrained(dir, opts);
+    std::vector<int> ids(static_cast<std::size_t>(prompt_len));
+    for (int i = 0; i < prompt_len; ++i) ids[static_cast<std::size_t>(i)] = (i * 104729) % 50000;
+    const auto want = m.logits(ids), got = ma.logits(ids);
+    double d = 0, mx = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) {
+      d = std::max(d, static_cast<double>(std::fabs(got[i] - want[i])));
+      mx = std::max(mx, static_cast<double>(std::fabs(want[i])));
+    }
+    std::printf("\nprompt on AMX bf16 tiles (LoadOptions::amx, opt-in; last-row logits max |diff| / max |logit| %.1e):\n",
+                d / mx);
+    for (int t : thread_counts) {
+      tinyllm::set_num_threads(t);
+      std::vector<double> f32, amx;
+      for (int r = 0; r < reps; ++r) {
+        f32.push_back(prompt_seconds(m, prompt_len, 1));
+        amx.push_back(prompt_seconds(ma, prompt_len, 1));
+      }
+      const double fs = bench::median(f32), as = bench::median(amx);
+      std::printf("  %d thread%s: %d tokens in %.1f ms = %.0f tokens/s, %.2fx the F32 kernels (%.1f ms) in the same run\n", t,
+                  t > 1 ? "s" : " ", prompt_len, as * 1e3, prompt_len / as, fs / as, fs * 1e3);
+    }
+  } else {
+    std::printf("\nprompt on AMX bf16 tiles: this machine has none (LoadOptions::amx needs them)\n");
+  }
   if (!weight_types.empty()) {
     const int t = thread_counts.back();
     tinyllm::set_num_threads(t);

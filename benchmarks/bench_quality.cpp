@@ -88,5 +88,19 @@ int main(int argc, char** argv) {
                      : (pass ? "ppl <= +0.5%: yes" : "ppl <= +0.5%: NO"));
     std::fflush(stdout);
   }
+  if (tinyllm::amx_available()) {  // F32 weights, prompts (these windows) on bf16 AMX tiles
+    tinyllm::LoadOptions opts = f32;
+    opts.amx = true;
+    const auto model = tinyllm::GPT2::from_pretrained(dir, opts);
+    const auto t0 = std::chrono::steady_clock::now();
+    const tinyllm::ComparisonStats st = tinyllm::compare(model, reference, ids, window, stride);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double change = st.model.perplexity() / f32_ppl - 1;
+    const bool pass = change <= 0.005;
+    all_pass = all_pass && pass;
+    std::printf("%-5s %12.4f %+8.3f%% %13.2f%% %14.6f %10.0f  %s\n", "amx", st.model.perplexity(), 100 * change,
+                100 * st.top1_agreement(), st.mean_kl(), static_cast<double>(st.model.tokens) / s,
+                pass ? "ppl <= +0.5%: yes (F32 weights, LoadOptions::amx)" : "ppl <= +0.5%: NO (F32 weights, LoadOptions::amx)");
+  }
   return all_pass ? 0 : 2;
 }

@@ -175,6 +175,33 @@ TEST_CASE("gemm equals its scalar twin and Eigen, with every epilogue and weight
         }
 }
 
+TEST_CASE("the AMX bf16 GEMM equals its scalar twin (bitwise when the CPU has no AMX)") {
+  // With AMX tiles: agreement to f32 rounding (the tiles add pairs of products first). Without them
+  // (or for Q8) kernels::amx::gemm is the scalar twin itself.
+  INFO("AMX available: " << k::amx::available());
+  for (auto type : all_types)
+    for (std::size_t M : {1, 17, 40, 70})
+      for (std::size_t K : {5, 36, 530, 770})
+        for (std::size_t N : {17, 45, 300}) {
+          CAPTURE(tinyllm::weight_type_name(type));
+          CAPTURE(M);
+          CAPTURE(K);
+          CAPTURE(N);
+          auto a = random_floats(M * K, M + K), bf = random_floats(K * N, K * 3 + N), bias = random_floats(N, N);
+          const Typed b(bf, K, N, type);
+          for (auto ep : {k::Epilogue::none, k::Epilogue::gelu_new}) {
+            std::vector<float> cs(M * N, 0.0f), cv(M * N, 0.0f);
+            const std::size_t n0 = N > 20 ? 3 : 0;  // a column range that starts mid-tile
+            k::scalar::gemm_bf16(M, K, a.data(), K, b.view, bias.data(), cs.data(), N, n0, N, ep);
+            k::amx::gemm(M, K, a.data(), K, b.view, bias.data(), cv.data(), N, n0, N, ep);
+            if (k::amx::available() && type != tinyllm::WeightType::Q8)
+              CHECK(rel_err(cv.data(), cs.data(), M * N) < 1e-5);
+            else
+              CHECK(cv == cs);
+          }
+        }
+}
+
 TEST_CASE("a row alone and the same row in a batch give bitwise the same result, for every weight type") {
   // The batch == sequential and seed contracts rest on this: gemm rows equal gemv, and gemv_t rows
   // equal gemv_t of that row alone, for any number of rows, column range and depth blocking.

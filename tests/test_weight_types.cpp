@@ -92,6 +92,41 @@ TEST_CASE("the demo model's greedy text per weight type, compared with F32") {
   }
 }
 
+TEST_CASE("LoadOptions::amx: prompts on bf16 tiles stay within their bound of the oracle; decoding is unchanged") {
+  tinyllm::LoadOptions amx;
+  amx.amx = true;
+  if (!tinyllm::amx_available()) {  // the option is refused, by name
+    CHECK_THROWS_WITH_AS((void)tinyllm::GPT2::from_pretrained(test::fixture("f32-hub"), amx),
+                         doctest::Contains("LoadOptions.amx"), tinyllm::Error);
+    return;
+  }
+  for (const char* name : fixtures)
+    for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16}) {
+      CAPTURE(name);
+      CAPTURE(tinyllm::weight_type_name(type));
+      tinyllm::LoadOptions o = as(type);
+      o.amx = true;
+      const auto model = tinyllm::GPT2::from_pretrained(test::fixture(name), o);
+      const auto plain = tinyllm::GPT2::from_pretrained(test::fixture(name), as(type));
+      CHECK(model.weights().h[0].mlp_c_fc.weight.amx);
+      const std::vector<int> ids = test::read_json(test::fixture(name) + "/expected.json")["ids"];
+      REQUIRE(ids.size() > 16);  // a prompt: the tiles are used
+      const auto want = test::read_f32(test::fixture(name) + "/expected_logits.f32");
+      const auto got = model.forward(ids);
+      double d, m;
+      test::max_errors(got.data(), want.data(), got.size(), d, m);
+      INFO("max |diff| / max |logit| = " << d / m);
+      CHECK(d / m <= 1e-2);  // measured: 2.2e-3 to 3.4e-3
+      CHECK(got != plain.forward(ids));  // bf16 activations: not the F32-kernel logits
+      const std::vector<int> few(ids.begin(), ids.begin() + 8);  // up to 16 rows: the F32 kernels
+      CHECK(model.forward(few) == plain.forward(few));
+    }
+  tinyllm::LoadOptions q8 = as(tinyllm::WeightType::Q8);
+  q8.amx = true;
+  CHECK_THROWS_WITH_AS((void)tinyllm::GPT2::from_pretrained(test::fixture("f32-hub"), q8),
+                       doctest::Contains("LoadOptions.amx"), tinyllm::Error);
+}
+
 TEST_CASE("bad load options and broken Q8 files are errors") {
   tinyllm::LoadOptions bad;
   bad.weight_type = static_cast<tinyllm::WeightType>(42);

@@ -44,7 +44,17 @@ struct LoadOptions {
   // Empty: as stored in the file — F32, F16 and BF16 mapped and computed from in place (F16/BF16
   // widened in registers), Q8 folders written by `tinyllm quantize` likewise; F64 becomes F32.
   std::optional<WeightType> weight_type;
+  // Opt-in: prompts (more than 16 tokens at once) multiply on Intel AMX tiles in bf16, several times
+  // faster than the F32 kernels (bench_gpt2 prints the ratio). Activations and weights are rounded
+  // to bf16 there, so prompt logits move by ~1e-2 relative and are no longer bitwise those of
+  // decoding the same tokens one by one; decoding itself is unchanged. Needs amx_available();
+  // F32 / F16 / BF16 weights (Q8 has its own int8 kernels).
+  bool amx = false;
 };
+
+// Whether this CPU and OS offer AMX bf16 tiles (Sapphire Rapids or later, Linux 5.16+), and this
+// build can use them (x86-64 compiled for AVX-512, e.g. TINYLLM_NATIVE): LoadOptions::amx needs it.
+inline bool amx_available() { return kernels::amx::available(); }
 
 #ifdef _OPENMP
 using DefaultBackend = OpenMP;
@@ -173,11 +183,20 @@ BasicGPT2<Backend> BasicGPT2<Backend>::from_pretrained(const std::string& dir, c
   if (options.weight_type && (static_cast<int>(*options.weight_type) < 0 || static_cast<int>(*options.weight_type) > 3))
     detail::fail("LoadOptions.weight_type", "is " + std::to_string(static_cast<int>(*options.weight_type)) +
                                                 ", not one of WeightType::F32, F16, BF16, Q8");
+  if (options.amx && !amx_available())
+    detail::fail("LoadOptions.amx", "this CPU, OS or build has no AMX bf16 tiles (see amx_available())");
   BasicGPT2 m;
   m.dir_ = dir;
   m.config_ = GPT2Config::from_pretrained(dir);
   auto store = std::make_shared<detail::WeightStore>();
   detail::load_weights(dir, m.config_, *store, options.weight_type);
+  if (options.amx)
+    for (auto& block : store->w.h)
+      for (LinearWeights* lw : {&block.attn_c_attn, &block.attn_c_proj, &block.mlp_c_fc, &block.mlp_c_proj}) {
+        if (lw->weight.type == WeightType::Q8)
+          detail::fail("LoadOptions.amx", "applies to F32, F16 and BF16 weights, not Q8 (its int8 kernels are used)");
+        lw->weight.amx = true;
+      }
   m.store_ = std::move(store);
 
   const bool has_tokenizer = detail::file_exists(dir + "/vocab.json") || detail::file_exists(dir + "/merges.txt") ||

@@ -58,6 +58,7 @@ struct WeightView {
   const std::int32_t* qsum = nullptr; // Q8 only
   std::size_t rows = 0, cols = 0;
   bool outputs_are_rows = false;      // W x (wte, lm_head) rather than x @ W (Conv1D)
+  bool amx = false;                   // prompts multiply on AMX tiles in bf16 (LoadOptions::amx)
 
   const float* f32() const { return static_cast<const float*>(data); }
   const std::uint16_t* u16() const { return static_cast<const std::uint16_t*>(data); }

@@ -5,6 +5,8 @@
 
 #include "reference.hpp"
 
+#include "amx.hpp"  // opt-in bf16 tiles for prompts
+
 #ifndef TINYLLM_NO_SIMD
 #include "elementwise.hpp"
 #include "gemm.hpp"

@@ -156,6 +156,21 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
   for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, bias, c + m * ldc, K, n_begin, n_end, ep);
 }
 
+// The AMX kernel's arithmetic (kernels/amx.hpp): a and b rounded to bf16 (nearest even), products
+// exact in f32, summed in f32 (here in k order; the tiles sum pairs of k first, so results agree to
+// f32 rounding, not bitwise), then bias and activation.
+inline void gemm_bf16(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b,
+                      const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
+                      Epilogue ep = Epilogue::none) {
+  auto round = [](float v) { return detail::bf16_to_f32(detail::f32_to_bf16(v)); };
+  for (std::size_t m = 0; m < M; ++m)
+    for (std::size_t n = n_begin; n < n_end; ++n) {
+      float s = 0.0f;
+      for (std::size_t k = 0; k < K; ++k) s = std::fma(round(a[m * lda + k]), round(weight_at(b, k, n)), s);
+      c[m * ldc + n] = apply(ep, s + (bias ? bias[n] : 0.0f));
+    }
+}
+
 // Up to a few rows at a time in the SIMD kernels (one sweep of the weights); here, row by row.
 inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
                       std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {

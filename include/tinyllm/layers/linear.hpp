@@ -43,7 +43,9 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
     const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
     if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
       kernels::impl::gemv_rows(T, x, n_in, w.weight, w.bias, y, n_out, n_in, n0, n1, ep);
-    else                   // a prompt: packed, register-tiled GEMM
+    else if (w.weight.amx)  // a prompt, opt-in: bf16 on AMX tiles
+      kernels::amx::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
+    else                    // a prompt: packed, register-tiled GEMM
       kernels::impl::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
   });
 }
