@@ -51,14 +51,15 @@ std::optional<tinyllm::WeightType> weight_type(const std::string& name) {
 }
 const std::vector<std::string> weight_type_names = {"f32", "f16", "bf16", "q8"};
 
-tinyllm::GPT2 load(const std::string& dir, const std::string& type = "") {
+tinyllm::GPT2 load(const std::string& dir, const std::string& type = "", bool amx = false) {
   const auto t0 = Clock::now();
   tinyllm::LoadOptions opts;
   opts.weight_type = weight_type(type);
+  opts.amx = amx;
   auto model = tinyllm::GPT2::from_pretrained(dir, opts);
-  std::fprintf(stderr, "[tinyllm] loaded %s%s%s in %.0f ms (%d layers, n_embd %d, context %d)\n", dir.c_str(),
-               type.empty() ? "" : " as ", type.c_str(), ms_since(t0), model.config().n_layer, model.config().n_embd,
-               model.config().n_positions);
+  std::fprintf(stderr, "[tinyllm] loaded %s%s%s%s in %.0f ms (%d layers, n_embd %d, context %d)\n", dir.c_str(),
+               type.empty() ? "" : " as ", type.c_str(), amx ? ", prompts on AMX bf16 tiles" : "", ms_since(t0),
+               model.config().n_layer, model.config().n_embd, model.config().n_positions);
   return model;
 }
 
@@ -66,6 +67,7 @@ tinyllm::GPT2 load(const std::string& dir, const std::string& type = "") {
 
 struct GenerateArgs {
   std::string model, prompt, early_stopping = "false", assistant, assistant_type;
+  bool amx = false;
   std::vector<std::string> bad_words;
   std::vector<int> bad_words_ids;
   tinyllm::GenerationConfig cfg;
@@ -75,6 +77,7 @@ void add_generate(CLI::App& app, GenerateArgs& a) {
   auto& c = a.cfg;
   c.max_new_tokens = 50;  // the tool's default; HF's max_length = 20 counts the prompt
   app.add_option("-m,--model", a.model, "Hugging Face GPT-2 folder")->required();
+  app.add_flag("--amx", a.amx, "read the prompt on AMX bf16 tiles (faster, not exact; needs AMX)");
   app.add_option("-p,--prompt", a.prompt, "text to continue (empty: start from <|endoftext|>)");
   app.add_option("--max_length,--max-length", c.max_length, "prompt + new tokens (used when --max_new_tokens is -1)")
       ->capture_default_str();
@@ -144,7 +147,7 @@ std::string speculation_line(const tinyllm::SpeculationStats& st) {
 }
 
 int run_generate(GenerateArgs& a) {
-  const auto model = load(a.model);
+  const auto model = load(a.model, "", a.amx);
   const auto& tok = model.tokenizer();
   tinyllm::GenerationConfig cfg = a.cfg;
   std::optional<tinyllm::GPT2> assistant;
@@ -248,13 +251,13 @@ int run_tokenize(const TokenizeArgs& a) {
 
 struct PerplexityArgs {
   std::string model, file, type, reference;
-  bool compare_f32 = false;
+  bool compare_f32 = false, amx = false;
   int window = 0, stride = 0;
   std::size_t max_tokens = 0;
 };
 
 int run_perplexity(const PerplexityArgs& a) {
-  const auto model = load(a.model, a.type);
+  const auto model = load(a.model, a.type, a.amx);
   std::optional<tinyllm::GPT2> reference;  // --compare-f32: this folder as F32; --reference: another folder
   if (a.compare_f32 || !a.reference.empty()) reference = load(a.reference.empty() ? a.model : a.reference, "f32");
   std::vector<int> ids = model.tokenizer().encode_ordinary(read_file(a.file));
@@ -335,6 +338,7 @@ int main(int argc, char** argv) {
   p->add_option("--max_tokens,--max-tokens", pp.max_tokens, "score only the first N tokens of the file");
   p->add_option("--type", pp.type, "convert the weights at load (default: as stored)")
       ->check(CLI::IsMember(weight_type_names));
+  p->add_flag("--amx", pp.amx, "windows on AMX bf16 tiles (faster, not exact; needs AMX)");
   auto* cmp = p->add_flag("--compare-f32,--compare_f32", pp.compare_f32,
                           "also run this folder as F32: top-1 agreement and mean KL divergence from it");
   p->add_option("--reference", pp.reference, "compare with this folder (loaded as F32) instead")->excludes(cmp);

@@ -53,6 +53,13 @@ grep -Eq '^mean KL\(reference \|\| model\) 0\.0[0-9]*[1-9][0-9]*$' "$tmp/cmp" ||
 grep -Eq '^mean KL\(reference \|\| model\) 0\.000000$' "$tmp/self" || fail "self KL: $(cat "$tmp/self")"
 grep -Eq '^top-1 agreement with reference 1\.0000$' "$tmp/self" || fail "self agreement: $(cat "$tmp/self")"
 
+# --amx: windows on AMX bf16 tiles agree with F32 on most tokens where the CPU has AMX; else an error
+if "$tool" perplexity -m "$model" -f "$tmp/text" --window 32 --amx --compare-f32 >"$tmp/amx" 2>"$tmp/err"; then
+  grep -Eq '^top-1 agreement with reference (0\.9[0-9]*|1\.0+)$' "$tmp/amx" || fail "amx agreement: $(cat "$tmp/amx")"
+else
+  grep -q 'LoadOptions.amx' "$tmp/err" || fail "--amx without AMX: $(cat "$tmp/err")"
+fi
+
 # quantize: the Q8 folder loads as stored and scores exactly as the demo model converted at load
 "$tool" quantize -m "$model" -o "$tmp/q8" --type q8 2>"$tmp/err" || fail "quantize: $(cat "$tmp/err")"
 [ -f "$tmp/q8/model.safetensors" ] && [ -f "$tmp/q8/config.json" ] && [ -f "$tmp/q8/vocab.json" ] || fail "quantize files"
