@@ -206,7 +206,7 @@ int main(int argc, char** argv) {
     std::printf("  prompt: %d tokens in %.1f ms = %.0f tokens/s, %.0f GFLOP/s; FMA peak %.0f GFLOP/s -> %.0f%% of it\n",
                 prompt_len, ps * 1e3, prompt_len / ps, flops / ps / 1e9, P / 1e9, 100.0 * flops / ps / P);
     std::vector<double> t10, t1000;  // interleaved, so a shared machine's drift hits both alike
-    for (int r = 0; r < reps; ++r) {
+    for (int r = 0; r < std::max(reps, 5); ++r) {
       t10.push_back(decode_ms(m, 10, 8, 1));
       t1000.push_back(decode_ms(m, 1000, 8, 1));
     }
