@@ -1,19 +1,19 @@
 // Opt-in bf16 matrix-matrix kernel on Intel AMX tiles (Sapphire Rapids and later), for prompts:
 // activations and weights are rounded to bf16 (round to nearest even), products accumulate in f32
-// tile registers, then bias and activation are applied. Not bitwise the F32 kernels: logits move by
-// ~1e-2 relative, which is why it is opt-in (LoadOptions::amx).
+// tile registers, then bias and activation are applied. Not the F32 kernels' results: logits move by
+// up to ~1e-2 of the largest logit, which is why it is opt-in (LoadOptions::amx).
 //
 // Blocking: A (all rows) is converted once per call to bf16 rows; per column block of NC and depth
 // block of KC, B is packed as AMX wants it (pairs of rows interleaved, 16 columns a tile); 2 x 2
 // accumulator tiles (32 x 32 outputs) take 2 A and 2 B tiles per step of 32 in depth. The column
 // block's sums wait in a per-thread f32 buffer (in L2) between depth blocks.
-// Scalar twin: scalar::gemm_bf16 (kernels/reference.hpp). Depends on detail/aligned.hpp, elementwise.hpp.
+// Scalar twin: scalar::gemm_bf16 (kernels/reference.hpp). Depends on detail/aligned.hpp, reference.hpp,
+// and (where AMX can be compiled: x86-64 Linux, an AVX-512 build) elementwise.hpp and typed_load.hpp.
 #pragma once
 
 #include <algorithm>  // std::min
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::uint16_t
-#include <cstring>    // std::memcpy
 
 #include "../detail/aligned.hpp"
 #include "reference.hpp"  // Epilogue, scalar::gemm_bf16
@@ -24,10 +24,10 @@
 #include <cpuid.h>
 #include <immintrin.h>
 #include <sys/syscall.h>
+#include <unistd.h>
 
 #include "elementwise.hpp"  // activate
 #include "typed_load.hpp"   // with_loader
-#include <unistd.h>
 #endif
 
 namespace tinyllm::kernels::amx {
