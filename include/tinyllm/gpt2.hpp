@@ -44,11 +44,12 @@ struct LoadOptions {
   // Empty: as stored in the file — F32, F16 and BF16 mapped and computed from in place (F16/BF16
   // widened in registers), Q8 folders written by `tinyllm quantize` likewise; F64 becomes F32.
   std::optional<WeightType> weight_type;
-  // Opt-in: prompts (more than 16 tokens at once) multiply on Intel AMX tiles in bf16, several times
-  // faster than the F32 kernels (bench_gpt2 prints the ratio). Activations and weights are rounded
-  // to bf16 there, so prompt logits move by ~1e-2 relative and are no longer bitwise those of
-  // decoding the same tokens one by one; decoding itself is unchanged. Needs amx_available();
-  // F32 / F16 / BF16 weights (Q8 has its own int8 kernels).
+  // Opt-in: linear layers over more than 16 rows at once (a prompt, or a generate_batch step of more
+  // than 16 sequences) multiply on Intel AMX tiles in bf16, several times faster than the F32
+  // kernels (bench_gpt2 prints the ratio). Activations and weights are rounded to bf16 there, so
+  // those logits move by up to ~1e-2 of the largest and are no longer bitwise those of decoding the
+  // same tokens one by one; decoding itself is unchanged. Needs amx_available(); F32 / F16 / BF16
+  // weights (Q8 has its own int8 kernels).
   bool amx = false;
 };
 
