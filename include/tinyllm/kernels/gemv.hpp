@@ -63,56 +63,41 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
     std::size_t k = 0;
     for (; k + 4 <= K; k += 4) {
       const bool ahead = k + pf + 4 <= K;
-      std::size_t cl = v0;
-      if constexpr (MX > 1) {
-        // Tiles of NV vectors: their 4 x NV weights stay in registers while every row of x takes
-        // its turn, so each fma costs a quarter of an accumulator load and store (four when AVX-512
-        // has 32 registers, two with AVX2's 16).
-        constexpr std::size_t NV = W >= 16 ? 4 : 2;
-        for (; cl + NV * W <= v1; cl += NV * W) {
-          if (ahead)
-            for (std::size_t r = pf; r < pf + 4; ++r)
-              for (std::size_t c = cl; c < cl + NV * W; c += line) w.prefetch(k + r, c);
-          fbatch w0[NV], w1[NV], w2[NV], w3[NV];
+      // NV vectors from column cl: their 4 x NV weights stay in registers while every row of x takes
+      // its turn, so each fma costs 1 / NV of an accumulator load and store.
+      auto tile = [&](std::size_t cl, auto nv, bool prefetch) {
+        constexpr std::size_t NV = decltype(nv)::value;
+        if (ahead && prefetch)
+          for (std::size_t r = pf; r < pf + 4; ++r)
+            for (std::size_t c = cl; c < cl + NV * W; c += line) w.prefetch(k + r, c);
+        fbatch w0[NV], w1[NV], w2[NV], w3[NV];
+        for (std::size_t v = 0; v < NV; ++v) {
+          w0[v] = w.load(k, cl + v * W);
+          w1[v] = w.load(k + 1, cl + v * W);
+          w2[v] = w.load(k + 2, cl + v * W);
+          w3[v] = w.load(k + 3, cl + v * W);
+        }
+        for (std::size_t m = 0; m < MX; ++m) {
+          const float* xm = x + m * ldx + k;
+          const fbatch x0(xm[0]), x1(xm[1]), x2(xm[2]), x3(xm[3]);
+          float* am = acc[m] + (cl - c0);
           for (std::size_t v = 0; v < NV; ++v) {
-            w0[v] = w.load(k, cl + v * W);
-            w1[v] = w.load(k + 1, cl + v * W);
-            w2[v] = w.load(k + 2, cl + v * W);
-            w3[v] = w.load(k + 3, cl + v * W);
-          }
-          for (std::size_t m = 0; m < MX; ++m) {
-            const float* xm = x + m * ldx + k;
-            const fbatch x0(xm[0]), x1(xm[1]), x2(xm[2]), x3(xm[3]);
-            float* am = acc[m] + (cl - c0);
-            for (std::size_t v = 0; v < NV; ++v) {
-              fbatch a = load(am + v * W);
-              a = fmadd(x0, w0[v], a);
-              a = fmadd(x1, w1[v], a);
-              a = fmadd(x2, w2[v], a);
-              a = fmadd(x3, w3[v], a);
-              store(am + v * W, a);
-            }
+            fbatch a = load(am + v * W);
+            a = fmadd(x0, w0[v], a);
+            a = fmadd(x1, w1[v], a);
+            a = fmadd(x2, w2[v], a);
+            a = fmadd(x3, w3[v], a);
+            store(am + v * W, a);
           }
         }
-      }
-      for (; cl < v1; cl += line) {  // the rest (all of it for one row), a cache line at a time
-        if (ahead)
-          for (std::size_t r = pf; r < pf + 4; ++r) w.prefetch(k + r, cl);
-        const std::size_t c_end = std::min(v1, cl + line);
-        for (std::size_t c = cl; c < c_end; c += W) {
-          const fbatch w0 = w.load(k, c), w1 = w.load(k + 1, c), w2 = w.load(k + 2, c), w3 = w.load(k + 3, c);
-          for (std::size_t m = 0; m < MX; ++m) {
-            const float* xm = x + m * ldx + k;
-            float* am = acc[m] + (c - c0);
-            fbatch a = load(am);
-            a = fmadd(fbatch(xm[0]), w0, a);
-            a = fmadd(fbatch(xm[1]), w1, a);
-            a = fmadd(fbatch(xm[2]), w2, a);
-            a = fmadd(fbatch(xm[3]), w3, a);
-            store(am, a);
-          }
-        }
-      }
+      };
+      // Several rows: tiles of four vectors (AVX-512's 32 registers) or two (AVX2's 16); one row, and
+      // the rest: a vector at a time, the lines ahead asked for once per line.
+      constexpr std::size_t tile_vectors = MX == 1 ? 1 : W >= 16 ? 4 : 2;
+      std::size_t cl = v0;
+      for (; cl + tile_vectors * W <= v1; cl += tile_vectors * W)
+        tile(cl, std::integral_constant<std::size_t, tile_vectors>{}, tile_vectors > 1 || (cl - v0) % line == 0);
+      for (; cl < v1; cl += W) tile(cl, std::integral_constant<std::size_t, 1>{}, (cl - v0) % line == 0);
       if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 4);
     }
     for (; k < K; ++k) {
