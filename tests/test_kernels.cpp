@@ -175,6 +175,47 @@ TEST_CASE("gemm equals its scalar twin and Eigen, with every epilogue and weight
         }
 }
 
+TEST_CASE("gemm with A packed once (in row panels) is bitwise gemm, in SIMD, scalar and AMX forms") {
+  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16})
+    for (std::size_t M : {1, 12, 13, 30})
+      for (std::size_t K : {1, 33, 260, 530})
+        for (std::size_t N : {3, 45, 100}) {
+          CAPTURE(tinyllm::weight_type_name(type));
+          CAPTURE(M);
+          CAPTURE(K);
+          CAPTURE(N);
+          const std::size_t lda = K + 3;  // rows of a wider matrix
+          auto a = random_floats(M * lda, M * 17 + K), bf = random_floats(K * N, K + N), bias = random_floats(N, N + 1);
+          const Typed b(bf, K, N, type);
+          std::vector<float> ref(M * N), simd_packed(M * N), ref_s(M * N), scalar_packed(M * N);
+          k::simd::gemm(M, K, a.data(), lda, b.view, bias.data(), ref.data(), N, 0, N, k::Epilogue::gelu_new);
+          k::scalar::gemm(M, K, a.data(), lda, b.view, bias.data(), ref_s.data(), N, 0, N, k::Epilogue::gelu_new);
+          // packed in two parts (as two threads would), used in two column ranges (starting mid-tile)
+          std::vector<float> ap(k::simd::packed_a_size(M, K)), as(k::scalar::packed_a_size(M, K));
+          const std::size_t split = std::min(M, k::simd::packed_a_rows);
+          k::simd::pack_a_rows(a.data(), lda, M, K, split, M, ap.data());
+          k::simd::pack_a_rows(a.data(), lda, M, K, 0, split, ap.data());
+          k::scalar::pack_a_rows(a.data(), lda, M, K, 0, M / 2, as.data());
+          k::scalar::pack_a_rows(a.data(), lda, M, K, M / 2, M, as.data());
+          const std::size_t mid = std::min(N, std::size_t(40));
+          for (auto [n0, n1] : {std::pair{mid, N}, std::pair{std::size_t(0), mid}}) {
+            k::simd::gemm_packed(M, K, ap.data(), b.view, bias.data(), simd_packed.data(), N, n0, n1, k::Epilogue::gelu_new);
+            k::scalar::gemm_packed(M, K, as.data(), b.view, bias.data(), scalar_packed.data(), N, n0, n1,
+                                   k::Epilogue::gelu_new);
+          }
+          CHECK(simd_packed == ref);
+          CHECK(scalar_packed == ref_s);
+          // AMX (or its scalar twin where the CPU has none): rows converted by two callers
+          std::vector<float> amx_ref(M * N), amx_packed(M * N), am(k::amx::packed_a_size(M, K));
+          k::amx::gemm(M, K, a.data(), lda, b.view, bias.data(), amx_ref.data(), N, 0, N, k::Epilogue::gelu_new);
+          k::amx::pack_a_rows(a.data(), lda, M, K, M / 2, M, am.data());
+          k::amx::pack_a_rows(a.data(), lda, M, K, 0, M / 2, am.data());
+          for (auto [n0, n1] : {std::pair{mid, N}, std::pair{std::size_t(0), mid}})
+            k::amx::gemm_packed(M, K, am.data(), b.view, bias.data(), amx_packed.data(), N, n0, n1, k::Epilogue::gelu_new);
+          CHECK(amx_packed == amx_ref);
+        }
+}
+
 TEST_CASE("the AMX bf16 GEMM equals its scalar twin (bitwise when the CPU has no AMX)") {
   // With AMX tiles: agreement to f32 rounding (the tiles add pairs of products first). Without them
   // (or for Q8) kernels::amx::gemm is the scalar twin itself.
@@ -338,7 +379,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
   const tinyllm::WeightView wv = tinyllm::f32_matrix(w.data(), K, N);
   tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
-  for (std::size_t T : {1, 2, 5, 8, 9, 16, 17, 20}) {  // gemv, gemv_rows and gemm
+  for (std::size_t T : {1, 2, 5, 8, 9, 16, 17, 20, 1030}) {  // gemv, gemv_rows, gemm (1030: two row blocks)
     CAPTURE(T);
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);

@@ -12,7 +12,8 @@
 // tiles streams its part of a weight matrix from start to end. fn must not throw.
 //
 // Backends here: Serial (this header), OpenMP (backend/openmp.hpp, the only place with #pragma omp),
-// ThreadPool (backend/thread_pool.hpp, std::thread, for builds without OpenMP).
+// ThreadPool (backend/thread_pool.hpp, std::thread, for builds without OpenMP). Built on the trait:
+// parallel_for_each (items handed out one at a time, for work that a fixed split would leave uneven).
 #pragma once
 
 #include <algorithm>  // std::min, std::max
@@ -62,5 +63,17 @@ struct Serial {
     if (begin < end) fn(begin, end);
   }
 };
+
+// Calls fn(i) once for every i in [0, n), in order of i, each taken by whichever of the Backend's
+// threads is free: for pieces of work whose time varies (on a shared host one core can be slowed
+// down for a while), where parallel_for's fixed split would leave the other threads waiting.
+template <class Backend, class Fn>
+void parallel_for_each(std::size_t n, Fn&& fn) {
+  std::atomic<std::size_t> next{0};
+  const std::size_t workers = std::min(n, static_cast<std::size_t>(std::max(1, Backend::num_threads())));
+  Backend::parallel_for(0, workers, [&](std::size_t, std::size_t) {
+    for (std::size_t i; (i = next.fetch_add(1, std::memory_order_relaxed)) < n;) fn(i);
+  });
+}
 
 }  // namespace tinyllm

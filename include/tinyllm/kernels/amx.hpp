@@ -3,7 +3,8 @@
 // tile registers, then bias and activation are applied. Not the F32 kernels' results: logits move by
 // up to ~1e-2 of the largest logit, which is why it is opt-in (LoadOptions::amx).
 //
-// Blocking: A (all rows) is converted once per call to bf16 rows; per column block of NC and depth
+// Blocking: A (all rows) is converted to bf16 rows once per call (or once for all threads:
+// pack_a_rows, gemm_packed); per column block of NC and depth
 // block of KC, B is packed as AMX wants it (pairs of rows interleaved, 16 columns a tile); 2 x 2
 // accumulator tiles (32 x 32 outputs) take 2 A and 2 B tiles per step of 32 in depth. The column
 // block's sums wait in a per-thread f32 buffer (in L2) between depth blocks.
@@ -16,6 +17,7 @@
 #include <cstdint>    // std::uint16_t
 
 #include "../detail/aligned.hpp"
+#include "../error.hpp"   // TINYLLM_ASSERT
 #include "reference.hpp"  // Epilogue, scalar::gemm_bf16
 
 #if defined(__x86_64__) && defined(__linux__) && defined(__AVX512F__) && !defined(TINYLLM_NO_SIMD) && \
@@ -165,15 +167,22 @@ TINYLLM_AMX_TARGET inline void block(const std::uint16_t* ap, std::size_t lda_by
   _tile_stored(3, s1 + 16, lds_bytes);
 }
 
+// ap[m][k] for rows [r0, r1) (bf16, Kp = round32(K) per row); the caller holding the last rows also
+// zeroes the padding rows up to round32(M).
+TINYLLM_AMX_TARGET inline void pack_a_rows(const float* a, std::size_t lda, std::size_t M, std::size_t K,
+                                           std::size_t r0, std::size_t r1, std::uint16_t* ap) {
+  const std::size_t Kp = round32(K);
+  pack_a(a + r0 * lda, lda, r1 - r0, K, r1 < M ? r1 - r0 : round32(M) - r0, Kp, ap + r0 * Kp);
+}
+
+// c[:, n_begin:n_end) from A packed by pack_a_rows (all rows).
 template <class Load>
-TINYLLM_AMX_TARGET void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const Load& b,
-                             const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
-                             Epilogue ep) {
+TINYLLM_AMX_TARGET void gemm_packed(std::size_t M, std::size_t K, const std::uint16_t* ap, const Load& b,
+                                    const float* bias, float* c, std::size_t ldc, std::size_t n_begin,
+                                    std::size_t n_end, Epilogue ep) {
   const std::size_t Mp = round32(M), Kp = round32(K), N = n_end - n_begin;
-  auto* ap = static_cast<std::uint16_t*>(scratch(0, Mp * Kp * 2));
   auto* bp = static_cast<std::uint16_t*>(scratch(1, KC * NC * 2));
   auto* sums = static_cast<float*>(scratch(2, Mp * NC * 4));  // [Mp, NC]: one column block (L2)
-  pack_a(a, lda, M, K, Mp, Kp, ap);
   TileConfig cfg;
   for (int t = 0; t < 8; ++t) {
     cfg.rows[t] = 16;
@@ -206,6 +215,15 @@ TINYLLM_AMX_TARGET void gemm(std::size_t M, std::size_t K, const float* a, std::
   _tile_release();
 }
 
+template <class Load>
+TINYLLM_AMX_TARGET void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const Load& b,
+                             const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
+                             Epilogue ep) {
+  auto* ap = static_cast<std::uint16_t*>(scratch(0, round32(M) * round32(K) * 2));
+  pack_a_rows(a, lda, M, K, 0, M, ap);
+  gemm_packed(M, K, ap, b, bias, c, ldc, n_begin, n_end, ep);
+}
+
 #undef TINYLLM_AMX_TARGET
 
 }  // namespace detail
@@ -221,12 +239,44 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
   simd::with_loader(b, [&](const auto& load) { detail::gemm(M, K, a, lda, load, bias, c, ldc, n_begin, n_end, ep); });
 }
 
+// gemm with A prepared once and shared by threads (layers::linear), as simd::gemm_packed: pack_a_rows
+// fills rows [r0, r1) (r0 a multiple of packed_a_rows) of packed_a_size(M, K) floats of storage,
+// converted to bf16 rows (without AMX: A's rows as they are, for the scalar twin); gemm_packed gives
+// what gemm gives.
+inline constexpr std::size_t packed_a_rows = 1;
+inline std::size_t packed_a_size(std::size_t M, std::size_t K) {
+  return available() ? (detail::round32(M) * detail::round32(K) + 1) / 2 : M * K;
+}
+inline void pack_a_rows(const float* a, std::size_t lda, std::size_t M, std::size_t K, std::size_t r0, std::size_t r1,
+                        float* ap) {
+  if (!available()) return scalar::pack_a_rows(a, lda, M, K, r0, r1, ap);
+  detail::pack_a_rows(a, lda, M, K, r0, r1, reinterpret_cast<std::uint16_t*>(ap));
+}
+inline void gemm_packed(std::size_t M, std::size_t K, const float* ap, const WeightView& b, const float* bias, float* c,
+                        std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  TINYLLM_ASSERT(b.type != WeightType::Q8);
+  if (M == 0 || n_begin >= n_end) return;
+  if (!available()) return scalar::gemm_bf16(M, K, ap, K, b, bias, c, ldc, n_begin, n_end, ep);
+  const auto* a16 = reinterpret_cast<const std::uint16_t*>(ap);
+  simd::with_loader(b, [&](const auto& load) { detail::gemm_packed(M, K, a16, load, bias, c, ldc, n_begin, n_end, ep); });
+}
+
 #else  // no AMX on this platform or compiler
 
 inline bool available() { return false; }
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,
                  float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   scalar::gemm_bf16(M, K, a, lda, b, bias, c, ldc, n_begin, n_end, ep);
+}
+inline constexpr std::size_t packed_a_rows = 1;
+inline std::size_t packed_a_size(std::size_t M, std::size_t K) { return M * K; }
+inline void pack_a_rows(const float* a, std::size_t lda, std::size_t M, std::size_t K, std::size_t r0, std::size_t r1,
+                        float* ap) {
+  scalar::pack_a_rows(a, lda, M, K, r0, r1, ap);
+}
+inline void gemm_packed(std::size_t M, std::size_t K, const float* ap, const WeightView& b, const float* bias, float* c,
+                        std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  scalar::gemm_bf16(M, K, ap, K, b, bias, c, ldc, n_begin, n_end, ep);
 }
 
 #endif

@@ -8,6 +8,7 @@
 #include <cstddef>    // std::size_t
 
 #include "../detail/aligned.hpp"  // AlignedBuffer
+#include "../error.hpp"           // TINYLLM_ASSERT
 #include "elementwise.hpp"  // apply (activations on batches)
 #include "reference.hpp"    // Epilogue, scalar::apply
 #include "simd.hpp"
@@ -142,11 +143,32 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
       for (std::size_t j = 0; j < t.nr; ++j) t.c[r * t.ldc + j] = edge[r][j];
 }
 
+// One depth block [pc, pc + kc) of C[:, n_begin:n_end) (+)= A B: B packed NC columns at a time,
+// each KC x NR micro-panel (L1) against every MR-row panel of the packed A block (L2).
+template <class Load>
+inline void depth_block(std::size_t M, std::size_t K, std::size_t pc, std::size_t kc, const float* apack, const Load& b,
+                        const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
+                        Epilogue ep, float* bpack) {
+  for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
+    const std::size_t nc = std::min(NC, n_end - jc);
+    pack_b(b, jc, jc + nc, pc, kc, bpack);
+    for (std::size_t jr = 0; jr < nc; jr += NR)  // one B micro-panel (L1) ...
+      for (std::size_t ir = 0; ir < M; ir += MR) {  // ... against every A micro-panel (L2)
+        const Tile t{c + ir * ldc + jc + jr, ldc, std::min(MR, M - ir), std::min(NR, nc - jr),
+                     bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
+        micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
+      }
+  }
+}
+
+inline std::size_t padded_rows(std::size_t M) { return (M + MR - 1) / MR * MR; }
+
 }  // namespace gemm_detail
 
 // c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]) for m < M and n in [n_begin, n_end).
 // a: [M, lda]; b: [K, N] (HF Conv1D: in x out), any WeightType; c: [M, ldc]; bias: [N] or null.
 // Each element is one fma chain (bias, then k in order): bitwise what gemv gives for that row.
+// A is packed per depth block by the calling thread (see pack_a / gemm_packed to share it).
 template <class Load>
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const Load& b, const float* bias,
                  float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
@@ -156,22 +178,45 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
       gemm(std::min(max_rows, M - m0), K, a + m0 * lda, lda, b, bias, c + m0 * ldc, ldc, n_begin, n_end, ep);
     return;
   }
-  float* apack = scratch(1, (M + MR - 1) / MR * MR * KC);
+  float* apack = scratch(1, padded_rows(M) * KC);
   float* bpack = scratch(0, KC * NC);
   for (std::size_t pc = 0; pc < K; pc += KC) {
     const std::size_t kc = std::min(KC, K - pc);
     pack_a(a, lda, M, pc, kc, apack);  // all rows once per depth block (L2)
-    for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
-      const std::size_t nc = std::min(NC, n_end - jc);
-      pack_b(b, jc, jc + nc, pc, kc, bpack);
-      for (std::size_t jr = 0; jr < nc; jr += NR)  // one B micro-panel (L1) ...
-        for (std::size_t ir = 0; ir < M; ir += MR) {  // ... against every A micro-panel (L2)
-          const Tile t{c + ir * ldc + jc + jr, ldc, std::min(MR, M - ir), std::min(NR, nc - jr),
-                       bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
-          micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
-        }
-    }
+    depth_block(M, K, pc, kc, apack, b, bias, c, ldc, n_begin, n_end, ep, bpack);
   }
+}
+
+// A packed once for every depth block, for threads that share it (layers::linear): pack_a_rows fills
+// rows [r0, r1) of a buffer of packed_a_size(M, K) floats (r0 a multiple of packed_a_rows, so
+// threads can fill disjoint parts), and gemm_packed is gemm over columns [n_begin, n_end) with it,
+// bitwise the same results. b: F32, F16 or BF16 (Q8 weights go through gemm, which quantizes A).
+inline constexpr std::size_t packed_a_rows = gemm_detail::MR;
+inline std::size_t packed_a_size(std::size_t M, std::size_t K) { return gemm_detail::padded_rows(M) * K; }
+
+inline void pack_a_rows(const float* a, std::size_t lda, std::size_t M, std::size_t K, std::size_t r0, std::size_t r1,
+                        float* ap) {
+  using namespace gemm_detail;
+  for (std::size_t pc = 0; pc < K; pc += KC) {
+    const std::size_t kc = std::min(KC, K - pc);
+    pack_a(a + r0 * lda, lda, r1 - r0, pc, kc, ap + padded_rows(M) * pc + r0 * kc);  // block pc: [Mp][kc]
+  }
+}
+
+template <class Load>
+inline void gemm_packed(std::size_t M, std::size_t K, const float* ap, const Load& b, const float* bias, float* c,
+                        std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
+  using namespace gemm_detail;
+  float* bpack = scratch(0, KC * NC);
+  for (std::size_t pc = 0; pc < K; pc += KC)
+    depth_block(M, K, pc, std::min(KC, K - pc), ap + padded_rows(M) * pc, b, bias, c, ldc, n_begin, n_end, ep, bpack);
+}
+
+inline void gemm_packed(std::size_t M, std::size_t K, const float* ap, const WeightView& b, const float* bias, float* c,
+                        std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  TINYLLM_ASSERT(b.type != WeightType::Q8);
+  if (M == 0 || n_begin >= n_end) return;
+  with_loader(b, [&](const auto& load) { gemm_packed(M, K, ap, load, bias, c, ldc, n_begin, n_end, ep); });
 }
 
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,

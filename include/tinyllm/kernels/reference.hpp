@@ -3,7 +3,7 @@
 // Kernels take pointers, sizes, strides and ranges: never a config or a model type.
 #pragma once
 
-#include <algorithm>  // std::max
+#include <algorithm>  // std::max, std::copy
 #include <cmath>      // std::tanh, std::erf, std::exp, std::sqrt
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::int32_t, std::uint8_t
@@ -154,6 +154,19 @@ inline void gemv(const float* x, const WeightView& w, const float* bias, float* 
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,
                  float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   for (std::size_t m = 0; m < M; ++m) gemv(a + m * lda, b, bias, c + m * ldc, K, n_begin, n_end, ep);
+}
+
+// gemm with A prepared once and shared by threads (the SIMD kernel packs it in tiles; here it is A's
+// rows copied as they are): pack_a_rows fills rows [r0, r1) of packed_a_size(M, K) floats.
+inline constexpr std::size_t packed_a_rows = 1;
+inline std::size_t packed_a_size(std::size_t M, std::size_t K) { return M * K; }
+inline void pack_a_rows(const float* a, std::size_t lda, std::size_t /*M*/, std::size_t K, std::size_t r0,
+                        std::size_t r1, float* ap) {
+  for (std::size_t m = r0; m < r1; ++m) std::copy(a + m * lda, a + m * lda + K, ap + m * K);
+}
+inline void gemm_packed(std::size_t M, std::size_t K, const float* ap, const WeightView& b, const float* bias, float* c,
+                        std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
+  gemm(M, K, ap, K, b, bias, c, ldc, n_begin, n_end, ep);
 }
 
 // The AMX kernel's arithmetic (kernels/amx.hpp): a and b rounded to bf16 (nearest even), products

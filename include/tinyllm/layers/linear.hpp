@@ -1,6 +1,7 @@
 // Linear layer in HF's Conv1D orientation, y = act(x @ W + b), over T rows: the matrix-vector kernel
 // for one row (decode), packed GEMM for many (prompt); both give bitwise the same row results.
-// Columns are split across the Backend's threads. Also the head (x @ wte^T) and the residual add.
+// Columns are split across the Backend's threads (a prompt's in pieces taken by whichever thread is free).
+// Also the head (x @ wte^T) and the residual add.
 // Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
 #pragma once
 
@@ -8,6 +9,8 @@
 #include <cstddef>    // std::size_t
 #include <vector>     // std::vector
 
+#include "../backend/backend.hpp"  // Serial, parallel_for_each
+#include "../detail/aligned.hpp"   // AlignedBuffer
 #include "../kernels/kernels.hpp"
 #include "../model/weights.hpp"
 
@@ -34,18 +37,60 @@ struct ColumnSplit {
   }
 };
 
+// Rows of a prompt whose activations are packed at once (a multiple of every kernel's packed_a_rows):
+// the packed copy is at most this many rows x n_in floats.
+inline constexpr std::size_t prompt_rows = 1020;
+// Columns per piece of a prompt's product handed to a free thread (a multiple of column_tile).
+inline constexpr std::size_t prompt_piece = 2 * column_tile;
+
+// A prompt's product: the activations packed once (row ranges split across threads; bf16 rows for
+// the AMX kernel), then column pieces taken one at a time by whichever thread is free.
+template <class Backend>
+void linear_prompt(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep) {
+  namespace k = kernels::impl;
+  namespace amx = kernels::amx;
+  const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
+  const bool tiles = w.weight.amx;
+  const std::size_t panel = tiles ? amx::packed_a_rows : k::packed_a_rows;
+  thread_local detail::AlignedBuffer packed;  // the calling thread's, reused
+  for (std::size_t m0 = 0; m0 < T; m0 += prompt_rows) {
+    const std::size_t M = std::min(prompt_rows, T - m0);
+    const float* a = x + m0 * n_in;
+    packed.resize(tiles ? amx::packed_a_size(M, n_in) : k::packed_a_size(M, n_in));
+    float* ap = packed.data();
+    Backend::parallel_for(0, (M + panel - 1) / panel, [&](std::size_t b, std::size_t e) {
+      const std::size_t r0 = b * panel, r1 = std::min(e * panel, M);
+      if (tiles)
+        amx::pack_a_rows(a, n_in, M, n_in, r0, r1, ap);
+      else
+        k::pack_a_rows(a, n_in, M, n_in, r0, r1, ap);
+    });
+    parallel_for_each<Backend>((n_out + prompt_piece - 1) / prompt_piece, [&](std::size_t i) {
+      const std::size_t n0 = i * prompt_piece, n1 = std::min(n0 + prompt_piece, n_out);
+      float* c = y + m0 * n_out;
+      if (tiles)
+        amx::gemm_packed(M, n_in, ap, w.weight, w.bias, c, n_out, n0, n1, ep);
+      else
+        k::gemm_packed(M, n_in, ap, w.weight, w.bias, c, n_out, n0, n1, ep);
+    });
+  }
+}
+
 // y[T, n_out] = act(x[T, n_in] @ W + b)
 template <class Backend>
 void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep = Epilogue::none) {
   const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
-  const ColumnSplit split(n_out, static_cast<double>(T) * n_in * n_out);
+  const double work = static_cast<double>(T) * n_in * n_out;
+  if (T > small_batch && w.weight.type != WeightType::Q8) {  // a prompt: packed GEMM (AMX tiles: opt-in)
+    if (work < 2 * min_parallel_work) return linear_prompt<Serial>(w, x, T, y, ep);
+    return linear_prompt<Backend>(w, x, T, y, ep);
+  }
+  const ColumnSplit split(n_out, work);
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
     if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
       kernels::impl::gemv_rows(T, x, n_in, w.weight, w.bias, y, n_out, n_in, n0, n1, ep);
-    else if (w.weight.amx)  // a prompt, opt-in: bf16 on AMX tiles
-      kernels::amx::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
-    else                    // a prompt: packed, register-tiled GEMM
+    else                   // a prompt with Q8 weights (activations quantized by each thread)
       kernels::impl::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
   });
 }
