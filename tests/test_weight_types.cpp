@@ -127,6 +127,36 @@ TEST_CASE("LoadOptions::amx: prompts on bf16 tiles stay within their bound of th
                        doctest::Contains("LoadOptions.amx"), tinyllm::Error);
 }
 
+TEST_CASE("a Q8 folder of an earlier tinyllm 0.1 (an I32 <name>_qsum beside each matrix) still loads") {
+  test::TempDir out;
+  const auto q8 = tinyllm::GPT2::from_pretrained(test::fixture("f32-hub"), as(tinyllm::WeightType::Q8));
+  q8.save_pretrained(out.str());
+  const std::string img = test::read_file(out / "model.safetensors");
+  std::uint64_t n = 0;
+  for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(img[i]);
+  nlohmann::json h = nlohmann::json::parse(img.substr(8, n));
+  std::string data = img.substr(8 + n);
+  std::vector<std::string> scales;
+  for (auto& [name, entry] : h.items())
+    if (name.size() > 6 && name.compare(name.size() - 6, 6, "_scale") == 0) scales.push_back(name);
+  REQUIRE(!scales.empty());
+  for (const auto& name : scales) {  // the sums as the earlier version wrote them: same shape, I32
+    const auto& e = h[name];
+    const std::uint64_t size = e["data_offsets"][1].get<std::uint64_t>() - e["data_offsets"][0].get<std::uint64_t>();
+    h[name.substr(0, name.size() - 6) + "_qsum"] = {{"dtype", "I32"}, {"shape", e["shape"]},
+                                                    {"data_offsets", {data.size(), data.size() + size}}};
+    data += std::string(size, '\x7f');
+  }
+  std::string hs = h.dump();
+  while (hs.size() % 8) hs += ' ';
+  std::string fixed(8, '\0');
+  for (int i = 0; i < 8; ++i) fixed[i] = static_cast<char>((hs.size() >> (8 * i)) & 0xff);
+  test::write_file(out / "model.safetensors", fixed + hs + data);
+  const auto old = tinyllm::GPT2::from_pretrained(out.str());
+  const std::vector<int> ids = {5, 17, 100, 3, 250};
+  CHECK(old.logits(ids) == q8.logits(ids));
+}
+
 TEST_CASE("bad load options and broken Q8 files are errors") {
   tinyllm::LoadOptions bad;
   bad.weight_type = static_cast<tinyllm::WeightType>(42);

@@ -37,7 +37,7 @@ inline double weight_type_bytes(WeightType t) {
     case WeightType::F32: return 4.0;
     case WeightType::F16:
     case WeightType::BF16: return 2.0;
-    case WeightType::Q8: return 1.0 + 8.0 / q8_block;
+    case WeightType::Q8: return 1.0 + 4.0 / q8_block;
   }
   return 4.0;
 }
@@ -50,12 +50,10 @@ inline double weight_type_bytes(WeightType t) {
 // K_pad, a multiple of 32) and o the output (padded to O_pad, a multiple of 32),
 //   q[((k / 4) * O_pad + o) * 4 + k % 4]   int8, four consecutive k of one output side by side
 //   scale[(k / 32) * O_pad + o]            F32
-//   qsum[(k / 32) * O_pad + o]             int32: the sum of the block's q (for the unsigned offset)
 struct WeightView {
   WeightType type = WeightType::F32;
   const void* data = nullptr;         // float / std::uint16_t (F16, BF16) / std::int8_t (Q8)
   const float* scale = nullptr;       // Q8 only
-  const std::int32_t* qsum = nullptr; // Q8 only
   std::size_t rows = 0, cols = 0;
   bool outputs_are_rows = false;      // W x (wte, lm_head) rather than x @ W (Conv1D)
   bool amx = false;                   // prompts multiply on AMX tiles in bf16 (LoadOptions::amx)

@@ -2,6 +2,10 @@
 // instruction): activations quantized per block of 32 (quantize_activations), integer sums per
 // block, then the same float steps as the scalar twin (scalar::q8_gemv), so results are bitwise equal
 // to it and between one row and a batch. Without AVX-512 VNNI the scalar twin runs.
+// vpdpbusd multiplies unsigned by signed bytes, and activations are signed: the matrix-vector kernel
+// multiplies |x| by the weights negated where x < 0 (weights are in [-127, 127]); the GEMM adds
+// 128 to x and takes 128 x (the block's weight sum, found while packing) off again. Both give the
+// exact integer sum of x * q, so no per-block sum is stored with the weights.
 // Depends on kernels/reference.hpp, kernels/elementwise.hpp, detail/aligned.hpp.
 #pragma once
 
@@ -62,27 +66,30 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   for (std::size_t a0 = o_begin / 16 * 16; a0 < o_end; a0 += chunk) {
     const std::size_t a1 = std::min(round_up(o_end, 16), a0 + chunk), nv = (a1 - a0) / 16;
     for (std::size_t j = 0; j < a1 - a0; ++j) accf[j] = bias && a0 + j < o_end && a0 + j >= o_begin ? bias[a0 + j] : 0.0f;
+    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
     for (std::size_t b = 0; b < nb; ++b) {
-      for (std::size_t v = 0; v < nv; ++v) _mm512_store_si512(acci + 16 * v, _mm512_setzero_si512());
+      for (std::size_t v = 0; v < nv; ++v) _mm512_store_si512(acci + 16 * v, zero);
       for (std::size_t g = 0; g < q8_block / q8_group; ++g) {
         const std::size_t row = b * (q8_block / q8_group) + g;
-        const __m512i xg = _mm512_set1_epi32(load_i32(xq + row * q8_group));
+        // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
+        const __m512i xg = _mm512_xor_si512(_mm512_set1_epi32(load_i32(xq + row * q8_group)), offset);
+        const __mmask64 negative = _mm512_movepi8_mask(xg);
+        const __m512i ax = _mm512_abs_epi8(xg);
         const std::int8_t* src = q + (row * O_pad + a0) * q8_group;
         const std::int8_t* next = src + 2 * O_pad * q8_group;  // two rows ahead
         for (std::size_t v = 0; v < nv; ++v) {
           __builtin_prefetch(next + 64 * v, 0, 3);
           const __m512i wv = _mm512_loadu_si512(src + 64 * v);
-          _mm512_store_si512(acci + 16 * v, _mm512_dpbusd_epi32(_mm512_load_si512(acci + 16 * v), xg, wv));
+          const __m512i sw = _mm512_mask_sub_epi8(wv, negative, zero, wv);  // q * sign(x)
+          _mm512_store_si512(acci + 16 * v, _mm512_dpbusd_epi32(_mm512_load_si512(acci + 16 * v), ax, sw));
         }
       }
       const __m512 sx = _mm512_set1_ps(xs[b]);
       const float* sc = w.scale + b * O_pad + a0;
-      const std::int32_t* qs = w.qsum + b * O_pad + a0;
       for (std::size_t v = 0; v < nv; ++v) {
-        const __m512i d = _mm512_sub_epi32(_mm512_load_si512(acci + 16 * v),
-                                           _mm512_slli_epi32(_mm512_loadu_si512(qs + 16 * v), 7));  // - 128 * qsum
         const __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(sc + 16 * v));
-        _mm512_store_ps(accf + 16 * v, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(d), _mm512_load_ps(accf + 16 * v)));
+        _mm512_store_ps(accf + 16 * v, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(acci + 16 * v)),
+                                                       _mm512_load_ps(accf + 16 * v)));
       }
     }
     activate(accf, a1 - a0, ep);
@@ -101,15 +108,25 @@ inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, cons
   thread_local detail::AlignedBuffer panel_buf;
   panel_buf.resize(KB * rows_per_block * NR * q8_group / 4);
   std::int8_t* panel = reinterpret_cast<std::int8_t*>(panel_buf.data());
+  alignas(64) std::int32_t qsum[KB][NR];  // 128 x the weight sum of each block and output of the panel
+  const __m512i c128 = _mm512_set1_epi8(static_cast<char>(0x80));
   for (std::size_t o0 = o_begin / NR * NR; o0 < o_end; o0 += NR) {
     for (std::size_t b0 = 0; b0 < nb; b0 += KB) {
       const std::size_t b1 = std::min(nb, b0 + KB);
       // pack: panel[row][0..128) = the 32 outputs' 4-index groups of packed row `row`
-      for (std::size_t row = b0 * rows_per_block; row < b1 * rows_per_block; ++row) {
-        const std::int8_t* src = w.i8() + (row * O_pad + o0) * q8_group;
-        std::int8_t* dst = panel + (row - b0 * rows_per_block) * NR * q8_group;
-        _mm512_store_si512(dst, _mm512_loadu_si512(src));
-        _mm512_store_si512(dst + 64, _mm512_loadu_si512(src + 64));
+      for (std::size_t b = b0; b < b1; ++b) {
+        __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
+        for (std::size_t row = b * rows_per_block; row < (b + 1) * rows_per_block; ++row) {
+          const std::int8_t* src = w.i8() + (row * O_pad + o0) * q8_group;
+          std::int8_t* dst = panel + (row - b0 * rows_per_block) * NR * q8_group;
+          const __m512i w0 = _mm512_loadu_si512(src), w1 = _mm512_loadu_si512(src + 64);
+          _mm512_store_si512(dst, w0);
+          _mm512_store_si512(dst + 64, w1);
+          s0 = _mm512_dpbusd_epi32(s0, c128, w0);
+          s1 = _mm512_dpbusd_epi32(s1, c128, w1);
+        }
+        _mm512_store_si512(qsum[b - b0], s0);
+        _mm512_store_si512(qsum[b - b0] + 16, s1);
       }
       for (std::size_t m0 = 0; m0 < M; m0 += MR) {
         const std::size_t mr = std::min(MR, M - m0);
@@ -144,9 +161,8 @@ inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, cons
             }
           }
           const float* sc = w.scale + b * O_pad + o0;
-          const std::int32_t* qs = w.qsum + b * O_pad + o0;
           const __m512 s0 = _mm512_loadu_ps(sc), s1 = _mm512_loadu_ps(sc + 16);
-          const __m512i q0 = _mm512_slli_epi32(_mm512_loadu_si512(qs), 7), q1 = _mm512_slli_epi32(_mm512_loadu_si512(qs + 16), 7);
+          const __m512i q0 = _mm512_load_si512(qsum[b - b0]), q1 = _mm512_load_si512(qsum[b - b0] + 16);
           for (std::size_t r = 0; r < MR; ++r) {
             const __m512 sx = _mm512_set1_ps(xs[(m0 + std::min(r, mr - 1)) * nb + b]);
             accf[r][0] = _mm512_fmadd_ps(_mm512_mul_ps(sx, s0), _mm512_cvtepi32_ps(_mm512_sub_epi32(acci[r][0], q0)), accf[r][0]);

@@ -120,11 +120,11 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   for (std::size_t o = o_begin; o < o_end; ++o) {
     float acc = bias ? bias[o] : 0.0f;
     for (std::size_t b = 0; b < w.k_blocks(); ++b) {
-      std::int32_t dot = 0;
+      std::int32_t dot = 0;  // exact: |sum| <= 32 * 127 * 127
       for (std::size_t k = b * q8_block; k < (b + 1) * q8_block; ++k)
-        dot += static_cast<std::int32_t>(xq[k]) * w.i8()[q8_index(w, k, o)];
+        dot += (static_cast<std::int32_t>(xq[k]) - 128) * w.i8()[q8_index(w, k, o)];
       const std::size_t bi = q8_block_index(w, b * q8_block, o);
-      acc = std::fma(xs[b] * w.scale[bi], static_cast<float>(dot - 128 * w.qsum[bi]), acc);
+      acc = std::fma(xs[b] * w.scale[bi], static_cast<float>(dot), acc);
     }
     y[o] = apply(ep, acc);
   }

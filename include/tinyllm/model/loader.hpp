@@ -76,11 +76,12 @@ inline const float* tensor_as_f32(const TensorView& v, WeightStore& store) {
   return store.owned.back().data();
 }
 
-// The shapes of a Q8 matrix's three tensors in a file written by save_pretrained.
+// The shapes of a Q8 matrix's two tensors in a file written by save_pretrained: q and <name>_scale.
+// (Files of tinyllm 0.1 before this also hold an I32 <name>_qsum per matrix, which is not needed.)
 inline std::vector<std::vector<std::int64_t>> q8_shapes(const WeightView& w) {
   const auto kp = static_cast<std::int64_t>(w.k_pad()), op = static_cast<std::int64_t>(w.o_pad());
   const auto g = static_cast<std::int64_t>(q8_group), b = static_cast<std::int64_t>(q8_block);
-  return {{kp / g, op, g}, {kp / b, op}, {kp / b, op}};  // q, _scale, _qsum
+  return {{kp / g, op, g}, {kp / b, op}};
 }
 
 // The matrix `spec` as stored in `v`: a view into the mapping, or (F64, misaligned) an owned F32 copy.
@@ -92,21 +93,17 @@ inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorS
   w.outputs_are_rows = spec.head;
   w.data = v.data;
   const auto addr = reinterpret_cast<std::uintptr_t>(v.data);
-  if (v.dtype == DType::I8) {  // Q8 from save_pretrained: q, <name>_scale, <name>_qsum
+  if (v.dtype == DType::I8) {  // Q8 from save_pretrained: q, <name>_scale
     const auto shapes = q8_shapes(w);
     const TensorView* s = archive.find(v.name + "_scale");
-    const TensorView* q = archive.find(v.name + "_qsum");
     if (v.shape != shapes[0])
       fail(*v.file, "Q8 tensor " + v.name + " has shape " + shape_string(v.shape) + ", expected " + shape_string(shapes[0]));
     if (!s || s->dtype != DType::F32 || s->shape != shapes[1])
       fail(*v.file, "Q8 tensor " + v.name + " needs an F32 " + v.name + "_scale of shape " + shape_string(shapes[1]));
-    if (!q || q->dtype != DType::I32 || q->shape != shapes[2])
-      fail(*v.file, "Q8 tensor " + v.name + " needs an I32 " + v.name + "_qsum of shape " + shape_string(shapes[2]));
-    if (reinterpret_cast<std::uintptr_t>(s->data) % 4 || reinterpret_cast<std::uintptr_t>(q->data) % 4)
-      fail(*v.file, "tensors " + s->name + " and " + q->name + " must be 4-byte aligned");
+    if (reinterpret_cast<std::uintptr_t>(s->data) % 4)
+      fail(*v.file, "tensor " + s->name + " must be 4-byte aligned");
     w.type = WeightType::Q8;
     w.scale = reinterpret_cast<const float*>(s->data);
-    w.qsum = reinterpret_cast<const std::int32_t*>(q->data);
     ++store.mapped_tensors;
     return w;
   }

@@ -18,7 +18,7 @@ namespace tinyllm::detail {
 
 // Owned storage of a converted matrix.
 struct MatrixBuffers {
-  AlignedBuffer data, scale, qsum;
+  AlignedBuffer data, scale;
 };
 
 // `src` as a matrix of `type` (src.outputs_are_rows says how it is used, which decides the Q8
@@ -28,18 +28,14 @@ inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixB
   WeightView v = src;
   v.type = type;
   v.scale = nullptr;
-  v.qsum = nullptr;
   const std::size_t n = src.rows * src.cols;
   if (type == WeightType::Q8) {
     const std::size_t K = src.reduce_len(), O = src.outputs(), O_pad = src.o_pad(), nb = src.k_blocks();
     out.data.resize(src.k_pad() * O_pad / 4 + 1);
     out.scale.resize(nb * O_pad);
-    out.qsum.resize(nb * O_pad);
     auto* q = reinterpret_cast<std::int8_t*>(out.data.data());
-    auto* qsum = reinterpret_cast<std::int32_t*>(out.qsum.data());
     v.data = q;
     v.scale = out.scale.data();
-    v.qsum = qsum;
     auto at = [&](std::size_t k, std::size_t o) {
       return src.outputs_are_rows ? kernels::weight_at(src, o, k) : kernels::weight_at(src, k, o);
     };
@@ -50,15 +46,11 @@ inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixB
         float amax = 0.0f;
         for (std::size_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(block[k - k0] = at(k, o)));
         const float s = amax / 127.0f;
-        std::int32_t sum = 0;
-        for (std::size_t k = k0; k < k1; ++k) {
+        for (std::size_t k = k0; k < k1; ++k) {  // in [-127, 127]: the kernels may negate any q
           const float r = s > 0.0f ? std::nearbyint(block[k - k0] / s) : 0.0f;
-          const auto qi = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, r)));
-          q[kernels::q8_index(v, k, o)] = qi;
-          sum += qi;
+          q[kernels::q8_index(v, k, o)] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, r)));
         }
         out.scale[kernels::q8_block_index(v, k0, o)] = s;
-        qsum[kernels::q8_block_index(v, k0, o)] = sum;
       }
     return v;
   }

@@ -1,6 +1,6 @@
 // Saves a loaded GPT-2 as a Hugging Face folder whose matrices are in one WeightType, so that it
 // loads memory-mapped with no conversion: F32 / F16 / BF16 as ordinary safetensors dtypes, Q8 as its
-// packed I8 tensor plus "<name>_scale" (F32) and "<name>_qsum" (I32), see WeightView. Vectors stay F32. The
+// packed I8 tensor plus "<name>_scale" (F32), see WeightView. Vectors stay F32. The
 // config, tokenizer and generation files are copied. Depends on model/, io/.
 #pragma once
 
@@ -54,7 +54,6 @@ inline void save_pretrained(const GPT2Config& config, const GPT2Weights& weights
           const std::size_t blocks = v.k_blocks() * v.o_pad();
           out.push_back({spec.name, DType::I8, shapes[0], v.data, v.k_pad() * v.o_pad()});
           out.push_back({spec.name + "_scale", DType::F32, shapes[1], v.scale, blocks * 4});
-          out.push_back({spec.name + "_qsum", DType::I32, shapes[2], v.qsum, blocks * 4});
           break;
         }
       }
