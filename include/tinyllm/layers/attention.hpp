@@ -12,7 +12,8 @@
 #include "../detail/aligned.hpp"
 #include "../kernels/kernels.hpp"
 #include "kv_cache.hpp"
-#include "linear.hpp"  // min_parallel_work
+#include "../backend/backend.hpp"  // parallel_for_each
+#include "linear.hpp"              // min_parallel_work
 
 namespace tinyllm::layers {
 
@@ -75,10 +76,15 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
       for (std::size_t i = 0; i < nq; ++i) std::memcpy(out + (t0 + i) * C + h * hd, o + i * hd, hd * sizeof(float));
     }
   };
-  if (items == 1)
+  if (items == 1) {
     run(0, n_head * blocks);
-  else
-    Backend::parallel_for(0, items, run);
+    return;
+  }
+  // Items taken by whichever thread is free, the last query blocks (the most keys) of every head first.
+  parallel_for_each<Backend>(items, [&](std::size_t i) {
+    const std::size_t item = i % n_head * blocks + (blocks - 1 - i / n_head);
+    run(item, item + 1);
+  });
 }
 
 }  // namespace tinyllm::layers
