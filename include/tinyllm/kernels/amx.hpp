@@ -240,7 +240,7 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
 }
 
 // gemm with A prepared once and shared by threads (layers::linear), as simd::gemm_packed: pack_a_rows
-// fills rows [r0, r1) (r0 a multiple of packed_a_rows) of packed_a_size(M, K) floats of storage,
+// fills rows [r0, r1) (any split: packed_a_rows is 1) of packed_a_size(M, K) floats of storage,
 // converted to bf16 rows (without AMX: A's rows as they are, for the scalar twin); gemm_packed gives
 // what gemm gives.
 inline constexpr std::size_t packed_a_rows = 1;

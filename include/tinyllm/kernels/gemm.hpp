@@ -188,8 +188,8 @@ inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, 
 }
 
 // A packed once for every depth block, for threads that share it (layers::linear): pack_a_rows fills
-// rows [r0, r1) of a buffer of packed_a_size(M, K) floats (r0 a multiple of packed_a_rows, so
-// threads can fill disjoint parts), and gemm_packed is gemm over columns [n_begin, n_end) with it,
+// rows [r0, r1) of a buffer of packed_a_size(M, K) floats (r0 and r1 multiples of packed_a_rows, or
+// r1 = M, so threads fill disjoint parts), and gemm_packed is gemm over columns [n_begin, n_end) with it,
 // bitwise the same results. b: F32, F16 or BF16 (Q8 weights go through gemm, which quantizes A).
 inline constexpr std::size_t packed_a_rows = gemm_detail::MR;
 inline std::size_t packed_a_size(std::size_t M, std::size_t K) { return gemm_detail::padded_rows(M) * K; }
