@@ -187,4 +187,16 @@ TEST_CASE("bad load options and broken Q8 files are errors") {
     CHECK(msg.find("h.0.mlp.c_fc.weight") != std::string::npos);
     CHECK(msg.find("_scale") != std::string::npos);
   }
+  // A Q8 weight of -128 (outside the range quantizing gives; the kernels negate weights).
+  const std::size_t at = 8 + n + h["h.1.attn.c_proj.weight"]["data_offsets"][0].get<std::size_t>() + 77;
+  std::string minus128 = img;
+  minus128[at] = static_cast<char>(0x80);
+  test::write_file(out / "model.safetensors", minus128);
+  try {
+    (void)tinyllm::GPT2::from_pretrained(out.str());
+    FAIL("no error");
+  } catch (const tinyllm::Error& e) {
+    const std::string msg = e.what();
+    CHECK(msg.find("h.1.attn.c_proj.weight holds -128 at byte 77") != std::string::npos);
+  }
 }

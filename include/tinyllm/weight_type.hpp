@@ -10,7 +10,8 @@ namespace tinyllm {
 // How matrices are held for computing. Layer norms, biases and positions always stay F32.
 //   F32  4 bytes/weight; F16, BF16 2 bytes/weight (widened to F32 in registers);
 //   Q8   1 byte/weight + an F32 scale per block of 32 weights along the reduction (dot-product)
-//        dimension (1.125 bytes/weight): w = q * scale, q in [-127, 127], scale = max |w| / 127.
+//        dimension (1.125 bytes/weight): w = q * scale, q in [-127, 127] (a file holding -128 is an
+//        error), scale = max |w| / 127.
 //        Products with Q8 weights quantize the activations to 8 bits per block of 32 as well and use
 //        int8 dot products (AVX-512 VNNI), like llama.cpp's q8_0.
 enum class WeightType { F32, F16, BF16, Q8 };

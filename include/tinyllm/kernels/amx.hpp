@@ -4,8 +4,8 @@
 // up to ~1e-2 of the largest logit, which is why it is opt-in (LoadOptions::amx).
 //
 // Blocking: A (all rows) is converted to bf16 rows once per call (or once for all threads:
-// pack_a_rows, gemm_packed); per column block of NC and depth
-// block of KC, B is packed as AMX wants it (pairs of rows interleaved, 16 columns a tile); 2 x 2
+// pack_a_rows, gemm_packed); per column block of NC and depth block of KC, B is packed as AMX
+// wants it (pairs of rows interleaved, 16 columns a tile); 2 x 2
 // accumulator tiles (32 x 32 outputs) take 2 A and 2 B tiles per step of 32 in depth. The column
 // block's sums wait in a per-thread f32 buffer (in L2) between depth blocks.
 // Scalar twin: scalar::gemm_bf16 (kernels/reference.hpp). Depends on detail/aligned.hpp, reference.hpp,

@@ -168,7 +168,7 @@ inline std::size_t padded_rows(std::size_t M) { return (M + MR - 1) / MR * MR; }
 // c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]) for m < M and n in [n_begin, n_end).
 // a: [M, lda]; b: [K, N] (HF Conv1D: in x out), any WeightType; c: [M, ldc]; bias: [N] or null.
 // Each element is one fma chain (bias, then k in order): bitwise what gemv gives for that row.
-// A is packed per depth block by the calling thread (see pack_a / gemm_packed to share it).
+// A is packed per depth block by the calling thread (see pack_a_rows / gemm_packed to share it).
 template <class Load>
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const Load& b, const float* bias,
                  float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end, Epilogue ep) {

@@ -6,7 +6,7 @@
 #pragma once
 
 #include <cstdint>  // std::uint16_t
-#include <cstring>  // std::memcpy
+#include <cstring>  // std::memcpy, std::memchr
 #include <type_traits>  // std::is_same_v
 #include <memory>   // std::unique_ptr
 #include <optional> // std::optional
@@ -102,6 +102,11 @@ inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorS
       fail(*v.file, "Q8 tensor " + v.name + " needs an F32 " + v.name + "_scale of shape " + shape_string(shapes[1]));
     if (reinterpret_cast<std::uintptr_t>(s->data) % 4)
       fail(*v.file, "tensor " + s->name + " must be 4-byte aligned");
+    // The kernels negate weights (see kernels/q8.hpp): -128, which quantizing never gives, would not be.
+    if (const void* bad = std::memchr(v.data, 0x80, w.k_pad() * w.o_pad()))
+      fail(*v.file, "Q8 tensor " + v.name + " holds -128 at byte " +
+                        std::to_string(static_cast<const std::uint8_t*>(bad) - v.data) +
+                        "; Q8 weights are in [-127, 127]");
     w.type = WeightType::Q8;
     w.scale = reinterpret_cast<const float*>(s->data);
     ++store.mapped_tensors;
