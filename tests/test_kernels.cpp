@@ -289,6 +289,27 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
       }
 }
 
+TEST_CASE("gemv_rows: rows wider than one sweep of running sums give each row's gemv result") {
+  // A sweep holds up to 8192 running sums (8192 / rows columns): 4200 columns take two sweeps for 2
+  // rows, five for 9, nine for 16.
+  const std::size_t K = 37, N = 4200;
+  for (auto type : all_types) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    auto a = random_floats(16 * K, 5), bf = random_floats(K * N, 6), bias = random_floats(N, 7);
+    const Typed b(bf, K, N, type);
+    std::vector<float> one(N);
+    for (std::size_t rows : {2, 9, 16}) {
+      CAPTURE(rows);
+      std::vector<float> multi(rows * N);
+      k::simd::gemv_rows(rows, a.data(), K, b.view, bias.data(), multi.data(), N, K, 1, N, k::Epilogue::gelu_new);
+      for (std::size_t m = 0; m < rows; ++m) {
+        k::simd::gemv(a.data() + m * K, b.view, bias.data(), one.data(), K, 1, N, k::Epilogue::gelu_new);
+        CHECK(std::memcmp(one.data() + 1, multi.data() + m * N + 1, (N - 1) * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("weight types round as documented") {
   // F16 / BF16: round to nearest even of the F32 value; Q8: |w - q*scale| <= scale / 2 per block of 32
   // along the reduction (rows of a [K, N] Conv1D matrix), with an all-zero block exactly zero.

@@ -1,6 +1,6 @@
-// xsimd matrix-matrix kernel for prompts (many tokens at once), in the manner of BLIS: B is packed in
-// KC x NR panels that stay in L1, A in MR-row panels from L2, and an MR x NR register tile of FMAs
-// does the work. Bias, activation and residual accumulation are applied as the tile is stored.
+// xsimd matrix-matrix kernel for prompts (many tokens at once), in the manner of BLIS: A is packed in
+// MR-row panels that stay in L1 (the operand broadcast), B in KC x NR panels streamed from L2 (the
+// operand loaded as vectors), and an MR x NR register tile of FMAs does the work. Bias, activation and residual accumulation are applied as the tile is stored.
 // Scalar twin: kernels/reference.hpp (scalar::gemm). Depends on kernels/simd.hpp, kernels/elementwise.hpp.
 #pragma once
 
@@ -30,7 +30,7 @@ namespace gemm_detail {
 constexpr std::size_t W = simd_width;
 constexpr std::size_t NR = 2 * W;              // tile columns: two vectors
 constexpr std::size_t MR = W >= 16 ? 12 : 6;   // tile rows: 24 of 32 zmm (AVX-512) or 12 of 16 ymm/xmm
-constexpr std::size_t KC = 256;                // depth of a packed block: a B micro-panel (KC x NR) fills L1
+constexpr std::size_t KC = 256;                // depth of a packed block: an A micro-panel (MR x KC) is 12 KB of L1
 constexpr std::size_t NC = 16 * NR;            // columns of B per packed block (KC x NC in L2)
 constexpr std::size_t max_rows = 4096;         // rows packed at once (all of A's rows for a depth block)
 
@@ -144,7 +144,8 @@ inline void micro_kernel(std::size_t kc, const float* ap, const float* bp, const
 }
 
 // One depth block [pc, pc + kc) of C[:, n_begin:n_end) (+)= A B: B packed NC columns at a time,
-// each KC x NR micro-panel (L1) against every MR-row panel of the packed A block (L2).
+// each MR-row panel of the packed A block (L1) against every KC x NR micro-panel of B (L2). (The other
+// order, a B micro-panel against every A panel, measured 3-5% slower at 1 thread.)
 template <class Load>
 inline void depth_block(std::size_t M, std::size_t K, std::size_t pc, std::size_t kc, const float* apack, const Load& b,
                         const float* bias, float* c, std::size_t ldc, std::size_t n_begin, std::size_t n_end,
@@ -152,8 +153,8 @@ inline void depth_block(std::size_t M, std::size_t K, std::size_t pc, std::size_
   for (std::size_t jc = n_begin; jc < n_end; jc += NC) {
     const std::size_t nc = std::min(NC, n_end - jc);
     pack_b(b, jc, jc + nc, pc, kc, bpack);
-    for (std::size_t jr = 0; jr < nc; jr += NR)  // one B micro-panel (L1) ...
-      for (std::size_t ir = 0; ir < M; ir += MR) {  // ... against every A micro-panel (L2)
+    for (std::size_t ir = 0; ir < M; ir += MR)  // one A micro-panel (L1) ...
+      for (std::size_t jr = 0; jr < nc; jr += NR) {  // ... against every B micro-panel (L2)
         const Tile t{c + ir * ldc + jc + jr, ldc, std::min(MR, M - ir), std::min(NR, nc - jr),
                      bias ? bias + jc + jr : nullptr, pc == 0, pc + kc == K, ep};
         micro_kernel(kc, apack + ir * kc, bpack + jr * kc, t);
