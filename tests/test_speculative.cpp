@@ -133,9 +133,10 @@ TEST_CASE("the verification head skips rows after a rejected proposal and comput
     auto greedy = [&](std::size_t i) {
       return static_cast<int>(std::max_element(full.begin() + i * V, full.begin() + (i + 1) * V) - full.begin() - i * V);
     };
-    auto check = [&](const std::vector<int>& p, const std::vector<int>& ignored) {
+    auto check = [&](const std::vector<int>& p, const std::vector<int>& ignored, const std::vector<int>& likely = {}) {
       std::vector<float> got(T * V, std::nanf(""));
-      const std::size_t n = tinyllm::layers::linear_transposed_greedy<Backend>(E, x.data(), T, p.data(), ignored, got.data());
+      const std::size_t n =
+          tinyllm::layers::linear_transposed_greedy<Backend>(E, x.data(), T, p.data(), ignored, got.data(), likely);
       const std::size_t a = first_rejected(p, ignored);
       CHECK(n >= a + 1);  // every row up to the first rejection is complete
       CHECK(n <= T);
@@ -150,6 +151,12 @@ TEST_CASE("the verification head skips rows after a rejected proposal and comput
       p[r] = (accept[r] + 1) % static_cast<int>(V);
       const std::size_t n = check(p, {});
       if (type != tinyllm::WeightType::Q8) CHECK(n == r + 1);  // a wrong guess is beaten within the sweep
+      // likely ids tried first: the winner among them cuts the sweep from its start, others change nothing
+      const std::size_t m = check(p, {}, {-1, 7, accept[r], static_cast<int>(V) + 3, p[r]});
+      if (type != tinyllm::WeightType::Q8) CHECK(m == r + 1);
+      CHECK(check(accept, {}, {accept[0], 1, 2}) == T);  // all accepted: likely ids cut nothing
+      if (r > 0 && type != tinyllm::WeightType::Q8)  // an earlier row's winner is an accepted proposal there
+        CHECK(check(p, {}, {accept[0]}) == r + 1);
     }
     // Ties: make row 1's greedy choice id 5 by a large hidden component along e[5]; proposing the
     // equal-scoring id 600 is a rejection, proposing 5 is not.

@@ -164,9 +164,15 @@ class Generator {
   }
   // The same for a greedy verification pass (row i ends in proposals[i]): returns how many rows from
   // the first are computed; the rows after the first rejected proposal may not be.
-  std::size_t head_greedy(const float* hidden, std::size_t n, const int* proposals, const std::vector<int>& ignored) {
+  // `ids`: the sequence so far; its last 64 distinct ids are checked first (a wrong proposal is most
+  // often beaten by an id of the recent context).
+  std::size_t head_greedy(const float* hidden, std::size_t n, const int* proposals, const std::vector<int>& ignored,
+                          const std::vector<int>& ids) {
+    likely_.clear();
+    for (std::size_t j = ids.size(); j-- > 0 && likely_.size() < 64;)
+      if (std::find(likely_.begin(), likely_.end(), ids[j]) == likely_.end()) likely_.push_back(ids[j]);
     logits_.resize(n * V_);
-    return lm_head_greedy<Backend>(m_.config, m_.weights, hidden, n, proposals, ignored, logits_.data());
+    return lm_head_greedy<Backend>(m_.config, m_.weights, hidden, n, proposals, ignored, logits_.data(), likely_);
   }
 
   void run_sampling(std::vector<PromptState>& prompts) {
@@ -315,7 +321,7 @@ class Generator {
       forward_hidden<Backend>(m_.config, m_.weights, *s.state, pass.data(), k + 1);  // cache: ids + proposals
       [[maybe_unused]] std::size_t complete = k + 1;  // logits_ [k + 1, V], rows [0, complete) computed
       if (prunable)
-        complete = head_greedy(s.state->x.data(), k + 1, proposals.data(), ignored);
+        complete = head_greedy(s.state->x.data(), k + 1, proposals.data(), ignored, ids);
       else
         head(s.state->x.data(), k + 1);
       ++st.target_passes;
@@ -507,6 +513,7 @@ class Generator {
   std::vector<GenerationResult> results_;
   std::vector<std::unique_ptr<InferenceState>> owned_;  // caches of return sequences r > 0
   std::vector<float> logits_;                           // [rows, V]
+  std::vector<int> likely_;                             // head_greedy's ids to try first
 };
 
 }  // namespace tinyllm::detail

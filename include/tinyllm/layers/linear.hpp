@@ -109,12 +109,14 @@ void linear_transposed(const WeightView& E, const float* x, std::size_t T, float
 // if row i's greedy choice (its first largest logit) is proposals[i]. Logits are computed in blocks of
 // vocabulary rows; once a block shows a logit above proposals[i]'s (or equal, at a lower id), rows
 // after i are dropped from the rest of the sweep. `ignored` ids (eos while a minimum length holds
-// them back) never count as beating a proposal, and a proposal among them drops nothing.
+// them back) never count as beating a proposal, and a proposal among them drops nothing. `likely`
+// ids (the recent context, where a wrong proposal's winner most often is) are tried first, one logit
+// each: a row one of them already beats cuts the sweep from its start.
 // Returns n: rows [0, n) hold complete logits, bitwise those linear_transposed gives, and if n < T
 // some row i < n does not choose proposals[i]. Q8 heads are not pruned (returns T).
 template <class Backend>
 std::size_t linear_transposed_greedy(const WeightView& E, const float* x, std::size_t T, const int* proposals,
-                                     const std::vector<int>& ignored, float* logits) {
+                                     const std::vector<int>& ignored, float* logits, const std::vector<int>& likely = {}) {
   const std::size_t V = E.rows, C = E.cols;
   if (T < 2 || E.type == WeightType::Q8) {
     linear_transposed<Backend>(E, x, T, logits);
@@ -129,11 +131,29 @@ std::size_t linear_transposed_greedy(const WeightView& E, const float* x, std::s
     kernels::impl::gemv_t(1, x + i * C, C, E, row, V, C, p, p + 1);
     target[i] = row[p];
   }
+  auto beats = [&](const float* row, std::size_t v, std::size_t i) {  // does id v beat proposals[i] in row i?
+    const std::size_t p = static_cast<std::size_t>(proposals[i]);
+    return (row[v] > target[i] || (row[v] == target[i] && v < p)) && !is_ignored(v);
+  };
+  std::size_t first_rows = T;  // rows the sweep starts with: cut after a row a likely id beats
+  for (std::size_t i = 0; i + 1 < T && first_rows == T; ++i) {
+    if (is_ignored(static_cast<std::size_t>(proposals[i]))) continue;
+    float* row = logits + i * V;
+    for (int id : likely) {
+      const std::size_t v = static_cast<std::size_t>(id);
+      if (id < 0 || v >= V || id == proposals[i]) continue;
+      kernels::impl::gemv_t(1, x + i * C, C, E, row, V, C, v, v + 1);  // the sweep writes it again, the same
+      if (beats(row, v, i)) {
+        first_rows = i + 1;
+        break;
+      }
+    }
+  }
   const ColumnSplit split(V, static_cast<double>(T) * V * C);
   std::vector<std::size_t> kept(split.items, T);
   constexpr std::size_t block = 256;  // vocabulary rows between checks
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
-    std::size_t rows = T;
+    std::size_t rows = first_rows;
     for (std::size_t v0 = b * split.width, end = std::min(e * split.width, V); v0 < end; v0 += block) {
       const std::size_t v1 = std::min(end, v0 + block);
       kernels::impl::gemv_t(rows, x, C, E, logits, V, C, v0, v1);
@@ -142,8 +162,7 @@ std::size_t linear_transposed_greedy(const WeightView& E, const float* x, std::s
         if (is_ignored(p)) continue;
         const float* row = logits + i * V;
         bool beaten = false;
-        for (std::size_t v = v0; v < v1 && !beaten; ++v)
-          beaten = (row[v] > target[i] || (row[v] == target[i] && v < p)) && !is_ignored(v);
+        for (std::size_t v = v0; v < v1 && !beaten; ++v) beaten = beats(row, v, i);
         if (beaten) rows = i + 1;  // row i does not choose its proposal: later rows are not needed
       }
     }

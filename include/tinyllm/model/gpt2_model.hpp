@@ -139,12 +139,13 @@ void lm_head(const GPT2Config& c, const GPT2Weights& w, const float* x, std::siz
 
 // The same for a greedy verification pass, whose row i < rows - 1 ends in proposals[i]: rows after
 // the first one that does not choose its proposal are skipped (layers::linear_transposed_greedy).
-// Returns how many rows from the first hold complete logits.
+// `likely` ids are tried first. Returns how many rows from the first hold complete logits.
 template <class Backend>
 std::size_t lm_head_greedy(const GPT2Config& c, const GPT2Weights& w, const float* x, std::size_t rows,
-                           const int* proposals, const std::vector<int>& ignored, float* logits) {
+                           const int* proposals, const std::vector<int>& ignored, float* logits,
+                           const std::vector<int>& likely = {}) {
   (void)c;
-  return layers::linear_transposed_greedy<Backend>(w.lm_head, x, rows, proposals, ignored, logits);
+  return layers::linear_transposed_greedy<Backend>(w.lm_head, x, rows, proposals, ignored, logits, likely);
 }
 
 }  // namespace tinyllm::detail
