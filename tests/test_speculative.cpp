@@ -99,6 +99,26 @@ TEST_CASE("prompt lookup proposes what followed the latest match of the last n-g
   CHECK(prompt_lookup({1, 2, 3, 1, 2}, 3, 4) == std::vector<int>{3, 1, 2, 3});
 }
 
+TEST_CASE("prompt lookup with nothing to look up repeats the last id when the generated ids repeated most new ids") {
+  using tinyllm::detail::prompt_lookup;
+  using tinyllm::detail::repeats_new_ids;
+  // prompt {1, 2}; generated 7 7 8 8 9: both new ids before 9 were followed by themselves
+  CHECK(repeats_new_ids({1, 2, 7, 7, 8, 8, 9}, 2));
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3).empty());     // no prompt length given: not used
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 7).empty());  // all of it is prompt
+  // 7 repeated, 8 and 5 not: one of three new ids
+  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 8, 5, 9}, 2));
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 5, 9}, 2, 3, 2).empty());
+  // one new id is not enough; ids seen in the prompt are not new
+  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 9}, 2));
+  CHECK_FALSE(repeats_new_ids({7, 8, 7, 7, 8, 8, 9}, 2));
+  CHECK(repeats_new_ids({1, 2, 7, 7, 8, 8, 5, 3, 9}, 2));           // 7 and 8 repeated, 5 and 3 not: half
+  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 8, 8, 5, 3, 4, 9}, 2));  // two of five
+  // a match still wins: the last id occurred before
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2, 2) == std::vector<int>{8, 8});
+}
+
 TEST_CASE("the verification head skips rows after a rejected proposal and computes the rest exactly") {
   // Vocabulary 700 x 40 with rows 5 and 600 equal (their logits tie: the first, 5, is the greedy
   // choice); 6 hidden rows; proposals built from the full logits to accept, reject or tie.

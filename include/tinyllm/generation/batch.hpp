@@ -314,7 +314,8 @@ class Generator {
       const std::size_t n = ids.size(), room = s.max_length - n - 1;  // tokens after this pass's last choice
       proposals = draft ? propose(*draft, ids, res.prompt_length, room)
                         : prompt_lookup(ids, static_cast<std::size_t>(cfg_.max_matching_ngram_size),
-                                        std::min(room, static_cast<std::size_t>(cfg_.prompt_lookup_num_tokens)));
+                                        std::min(room, static_cast<std::size_t>(cfg_.prompt_lookup_num_tokens)),
+                                        res.prompt_length);
       const std::size_t k = proposals.size();
       pass.assign(1, ids.back());
       pass.insert(pass.end(), proposals.begin(), proposals.end());

@@ -23,6 +23,7 @@
 #include <cstdint>    // std::uint32_t, std::uint64_t
 #include <limits>     // std::numeric_limits
 #include <random>     // std::mt19937_64, std::seed_seq
+#include <unordered_set>  // std::unordered_set
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
@@ -30,13 +31,34 @@
 
 namespace tinyllm::detail {
 
+// Whether most generated ids (ids[prompt_length:]) that were new when they appeared (no earlier
+// occurrence, prompt included) were followed by themselves, over at least two such ids: the habit of
+// a model that runs each new token several times (greedy decoding of small and random models does).
+inline bool repeats_new_ids(const std::vector<int>& ids, std::size_t prompt_length) {
+  const std::size_t L = ids.size(), P = std::min(prompt_length, L);
+  std::unordered_set<int> seen(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(P));
+  std::size_t new_ids = 0, repeated = 0;
+  for (std::size_t i = P; i + 1 < L; ++i)
+    if (seen.insert(ids[i]).second) {
+      ++new_ids;
+      repeated += ids[i + 1] == ids[i];
+    }
+  return new_ids >= 2 && 2 * repeated >= new_ids;
+}
+
 // Prompt lookup (HF's PromptLookupCandidateGenerator, the same parameters): for n = max_ngram down to
 // 1, find where the last n ids occurred before; propose up to max_tokens ids that followed them
-// there. Two choices differ from HF's, for more accepted tokens per pass (measured in
-// bench_speculative): the latest occurrence is used, not the first, and a continuation that runs
-// into the end of the sequence goes on periodically (after "a b a b", "a b" proposes "a b a b ...";
-// after "x x x", "x" proposes "x x x ..."). Empty when the last id never occurred before.
-inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t max_ngram, std::size_t max_tokens) {
+// there. Three choices differ from HF's, for more accepted tokens per pass (measured in
+// bench_speculative); they change proposals only, never the output:
+//   - the latest occurrence is used, not the first;
+//   - a continuation that runs into the end of the sequence goes on periodically (after "a b a b",
+//     "a b" proposes "a b a b ..."; after "x x x", "x" proposes "x x x ...");
+//   - when the last id never occurred before (nothing to look up) and the sequence generated after
+//     prompt_length shows the habit of repeating new ids (repeats_new_ids), the last id repeated.
+//     A trained model's text rarely shows that habit, so nothing changes there.
+// Empty when nothing applies.
+inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t max_ngram, std::size_t max_tokens,
+                                      std::size_t prompt_length = std::numeric_limits<std::size_t>::max()) {
   const std::size_t L = ids.size();
   if (L < 2 || max_tokens == 0) return {};
   for (std::size_t n = std::min(max_ngram, L - 1); n >= 1; --n) {
@@ -51,6 +73,7 @@ inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t m
       return out;
     }
   }
+  if (repeats_new_ids(ids, prompt_length)) return std::vector<int>(max_tokens, ids.back());
   return {};
 }
 
