@@ -1,6 +1,7 @@
 // xsimd matrix-matrix kernel for prompts (many tokens at once), in the manner of BLIS: A is packed in
 // MR-row panels that stay in L1 (the operand broadcast), B in KC x NR panels streamed from L2 (the
-// operand loaded as vectors), and an MR x NR register tile of FMAs does the work. Bias, activation and residual accumulation are applied as the tile is stored.
+// operand loaded as vectors), and an MR x NR register tile of FMAs does the work. Bias, activation
+// and residual accumulation are applied as the tile is stored.
 // Scalar twin: kernels/reference.hpp (scalar::gemm). Depends on kernels/simd.hpp, kernels/elementwise.hpp.
 #pragma once
 
