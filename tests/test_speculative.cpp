@@ -99,24 +99,26 @@ TEST_CASE("prompt lookup proposes what followed the latest match of the last n-g
   CHECK(prompt_lookup({1, 2, 3, 1, 2}, 3, 4) == std::vector<int>{3, 1, 2, 3});
 }
 
-TEST_CASE("prompt lookup with nothing to look up repeats the last id when the generated ids repeated most new ids") {
+TEST_CASE("prompt lookup repeats a new last id when the generated text runs each token it switches to") {
   using tinyllm::detail::prompt_lookup;
-  using tinyllm::detail::repeats_new_ids;
-  // prompt {1, 2}; generated 7 7 8 8 9: both new ids before 9 were followed by themselves
-  CHECK(repeats_new_ids({1, 2, 7, 7, 8, 8, 9}, 2));
+  using tinyllm::detail::repeats_switches;
+  // prompt {1, 2}; generated 7 7 8 8 9: both switches before 9 (to 7, to 8) were followed by a repeat
+  CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 9}, 2));
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3).empty());     // no prompt length given: not used
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 7).empty());  // all of it is prompt
-  // 7 repeated, 8 and 5 not: one of three new ids
-  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 8, 5, 9}, 2));
+  // to 7 repeated, to 8 and to 5 not: one of three
+  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 5, 9}, 2));
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 5, 9}, 2, 3, 2).empty());
-  // one new id is not enough; ids seen in the prompt are not new
-  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 9}, 2));
-  CHECK_FALSE(repeats_new_ids({7, 8, 7, 7, 8, 8, 9}, 2));
-  CHECK(repeats_new_ids({1, 2, 7, 7, 8, 8, 5, 3, 9}, 2));           // 7 and 8 repeated, 5 and 3 not: half
-  CHECK_FALSE(repeats_new_ids({1, 2, 7, 7, 8, 8, 5, 3, 4, 9}, 2));  // two of five
-  // a match still wins: the last id occurred before
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2, 2) == std::vector<int>{8, 8});
+  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 9}, 2));                // one switch is not enough
+  CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 5, 3, 9}, 2));           // two of four: half
+  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 8, 5, 3, 4, 9}, 2));  // two of five
+  // the run wins over what followed the id's previous occurrence (8, the end of its earlier run) ...
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2, 2) == std::vector<int>{7, 7});
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2) == std::vector<int>{8, 8});  // (without the habit)
+  // ... but not over a bigram seen before, and inside a run the lookup goes on as usual
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7, 7, 8}, 2, 2, 2) == std::vector<int>{8, 7});
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8}, 2, 3, 2) == std::vector<int>{8, 8, 8});
 }
 
 TEST_CASE("the verification head skips rows after a rejected proposal and computes the rest exactly") {

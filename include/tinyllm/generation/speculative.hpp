@@ -23,7 +23,6 @@
 #include <cstdint>    // std::uint32_t, std::uint64_t
 #include <limits>     // std::numeric_limits
 #include <random>     // std::mt19937_64, std::seed_seq
-#include <unordered_set>  // std::unordered_set
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
@@ -31,19 +30,19 @@
 
 namespace tinyllm::detail {
 
-// Whether most generated ids (ids[prompt_length:]) that were new when they appeared (no earlier
-// occurrence, prompt included) were followed by themselves, over at least two such ids: the habit of
-// a model that runs each new token several times (greedy decoding of small and random models does).
-inline bool repeats_new_ids(const std::vector<int>& ids, std::size_t prompt_length) {
-  const std::size_t L = ids.size(), P = std::min(prompt_length, L);
-  std::unordered_set<int> seen(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(P));
-  std::size_t new_ids = 0, repeated = 0;
-  for (std::size_t i = P; i + 1 < L; ++i)
-    if (seen.insert(ids[i]).second) {
-      ++new_ids;
+// Whether, among the generated ids (ids[prompt_length:]), most that differ from the id before them
+// (where the text switches token) were followed by themselves, over at least two switches: the habit
+// of a model that runs a token several times once it switches to it (greedy decoding of small and
+// random models does; a trained model's text switches token almost every time and rarely repeats).
+inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_length) {
+  const std::size_t L = ids.size();
+  std::size_t switches = 0, repeated = 0;
+  for (std::size_t i = std::max<std::size_t>(prompt_length, 1); i + 1 < L; ++i)
+    if (ids[i] != ids[i - 1]) {
+      ++switches;
       repeated += ids[i + 1] == ids[i];
     }
-  return new_ids >= 2 && 2 * repeated >= new_ids;
+  return switches >= 2 && 2 * repeated >= switches;
 }
 
 // Prompt lookup (HF's PromptLookupCandidateGenerator, the same parameters): for n = max_ngram down to
@@ -53,14 +52,20 @@ inline bool repeats_new_ids(const std::vector<int>& ids, std::size_t prompt_leng
 //   - the latest occurrence is used, not the first;
 //   - a continuation that runs into the end of the sequence goes on periodically (after "a b a b",
 //     "a b" proposes "a b a b ..."; after "x x x", "x" proposes "x x x ...");
-//   - when the last id never occurred before (nothing to look up) and the sequence generated after
-//     prompt_length shows the habit of repeating new ids (repeats_new_ids), the last id repeated.
-//     A trained model's text rarely shows that habit, so nothing changes there.
+//   - when the text generated after prompt_length has the habit of running a token once it switches
+//     to it (repeats_switches), a last id that differs from the one before it and whose bigram never
+//     occurred before is proposed repeated (a continuation found for that id alone, the token after
+//     its previous run, is then the weaker guess). A trained model's text rarely has the habit.
 // Empty when nothing applies.
 inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t max_ngram, std::size_t max_tokens,
                                       std::size_t prompt_length = std::numeric_limits<std::size_t>::max()) {
   const std::size_t L = ids.size();
   if (L < 2 || max_tokens == 0) return {};
+  if (ids[L - 1] != ids[L - 2] && repeats_switches(ids, prompt_length)) {
+    bool bigram = false;  // did (ids[L - 2], ids[L - 1]) occur before?
+    for (std::size_t i = 0; i + 2 < L && !bigram; ++i) bigram = ids[i] == ids[L - 2] && ids[i + 1] == ids[L - 1];
+    if (!bigram) return std::vector<int>(max_tokens, ids.back());
+  }
   for (std::size_t n = std::min(max_ngram, L - 1); n >= 1; --n) {
     const int* tail = ids.data() + L - n;
     for (std::size_t i = L - n; i-- > 0;) {  // latest first; the match at i is followed by ids[i + n]
@@ -73,7 +78,6 @@ inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t m
       return out;
     }
   }
-  if (repeats_new_ids(ids, prompt_length)) return std::vector<int>(max_tokens, ids.back());
   return {};
 }
 
