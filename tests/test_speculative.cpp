@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -119,6 +121,22 @@ TEST_CASE("prompt lookup repeats a new last id when the generated text runs each
   // ... but not over a bigram seen before, and inside a run the lookup goes on as usual
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7, 7, 8}, 2, 2, 2) == std::vector<int>{8, 7});
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8}, 2, 3, 2) == std::vector<int>{8, 8, 8});
+}
+
+TEST_CASE("prompt lookup on random short sequences proposes at most the asked number of ids, all from the sequence") {
+  // Every branch (continuation, periodic extension, run) copies ids of the sequence; the sanitizer
+  // build checks the index arithmetic at the edges (empty, one id, prompt lengths past the end).
+  using tinyllm::detail::prompt_lookup;
+  std::mt19937 g(3);
+  for (int it = 0; it < 20000; ++it) {
+    std::vector<int> ids(g() % 12);
+    for (int& x : ids) x = static_cast<int>(g() % 4);
+    const std::size_t P = g() % 3 == 0 ? std::numeric_limits<std::size_t>::max() : g() % 14;
+    const std::size_t max_tokens = g() % 6;
+    const std::vector<int> p = prompt_lookup(ids, g() % 4, max_tokens, P);
+    REQUIRE(p.size() <= max_tokens);
+    for (int id : p) REQUIRE(std::find(ids.begin(), ids.end(), id) != ids.end());
+  }
 }
 
 TEST_CASE("the verification head skips rows after a rejected proposal and computes the rest exactly") {

@@ -37,7 +37,7 @@ namespace tinyllm::detail {
 inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_length) {
   const std::size_t L = ids.size();
   std::size_t switches = 0, repeated = 0;
-  for (std::size_t i = std::max<std::size_t>(prompt_length, 1); i + 1 < L; ++i)
+  for (std::size_t i = std::max<std::size_t>(std::min(prompt_length, L), 1); i + 1 < L; ++i)
     if (ids[i] != ids[i - 1]) {
       ++switches;
       repeated += ids[i + 1] == ids[i];
