@@ -109,12 +109,15 @@ TEST_CASE("prompt lookup repeats a new last id when the generated text runs each
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3).empty());     // no prompt length given: not used
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 7).empty());  // all of it is prompt
-  // to 7 repeated, to 8 and to 5 not: one of three
-  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 5, 9}, 2));
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 5, 9}, 2, 3, 2).empty());
-  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 9}, 2));                // one switch is not enough
-  CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 5, 3, 9}, 2));           // two of four: half
-  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 8, 5, 3, 4, 9}, 2));  // two of five
+  // to 7 and 8 repeated; to 5, 4, 3, 6, 0 and 1 not: two of eight, a quarter ...
+  CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 9}, 2));
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
+  // ... two of nine: less
+  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 2, 9}, 2));
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 2, 9}, 2, 3, 2).empty());
+  CHECK_FALSE(repeats_switches({1, 2, 7, 7, 9}, 2));                // one repeat is not enough
+  CHECK_FALSE(repeats_switches({1, 2, 7, 8, 9}, 2));                // none repeated
+  CHECK_FALSE(repeats_switches({1, 2, 2, 2, 9}, 2));                // no switch in the generated ids
   // the run wins over what followed the id's previous occurrence (8, the end of its earlier run) ...
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2, 2) == std::vector<int>{7, 7});
   CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 7}, 2, 2) == std::vector<int>{8, 8});  // (without the habit)
