@@ -94,9 +94,11 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
           }
         }
       };
-      // Several rows: tiles of four vectors (AVX-512's 32 registers) or two (AVX2's 16); one row, and
-      // the rest: a vector at a time, the lines ahead asked for once per line.
-      constexpr std::size_t tile_vectors = MX == 1 ? 1 : W >= 16 ? 4 : 2;
+      // Several rows, or one of two-byte weights: tiles of four vectors (AVX-512's 32 registers) or
+      // two (AVX2's 16), so four independent chains are in flight (F16 / BF16 carry twice the
+      // multiply-adds per byte: one row of F16 from L2, 14 -> 23 G weights/s); one row of F32, and the
+      // rest: a vector at a time, the lines ahead asked for once per line.
+      constexpr std::size_t tile_vectors = MX == 1 && Load::bytes == 4 ? 1 : W >= 16 ? 4 : 2;
       std::size_t cl = v0;
       for (; cl + tile_vectors * W <= v1; cl += tile_vectors * W)
         tile(cl, std::integral_constant<std::size_t, tile_vectors>{}, tile_vectors > 1 || (cl - v0) % line == 0);
