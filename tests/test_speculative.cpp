@@ -101,7 +101,7 @@ TEST_CASE("prompt lookup proposes what followed the latest match of the last n-g
   CHECK(prompt_lookup({1, 2, 3, 1, 2}, 3, 4) == std::vector<int>{3, 1, 2, 3});
 }
 
-TEST_CASE("prompt lookup repeats a new last id when the generated text runs each token it switches to") {
+TEST_CASE("prompt lookup repeats a new last id when the generated text often runs the tokens it switches to") {
   using tinyllm::detail::prompt_lookup;
   using tinyllm::detail::repeats_switches;
   // prompt {1, 2}; generated 7 7 8 8 9: both switches before 9 (to 7, to 8) were followed by a repeat
