@@ -363,12 +363,13 @@ TEST_CASE("Q8 products: the int8 kernels equal their scalar twin bitwise") {
 TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, prompt and decode", Backend,
                    tinyllm::Serial, tinyllm::OpenMP, tinyllm::ThreadPool) {
   tinyllm::set_num_threads(2);
+  constexpr std::size_t QB = tinyllm::layers::query_block;
   for (std::size_t hd : {8, 13, 64})
-    for (std::size_t T : {1, 5, 40, 70}) {
+    for (std::size_t T : {std::size_t(1), std::size_t(5), std::size_t(40), QB + 1, 2 * QB, 2 * QB + 38}) {
       CAPTURE(hd);
       CAPTURE(T);
       const std::size_t H = 3, C = H * hd, pos0 = T % 3 == 0 ? 0 : 37;  // with and without a cached past
-      tinyllm::layers::KVCache cache(1, int(H), int(hd), 200);
+      tinyllm::layers::KVCache cache(1, int(H), int(hd), 400);
       // fill the past with a first call, then run T new tokens
       auto past = random_floats((pos0 ? pos0 : 1) * 3 * C, hd + T), qkv = random_floats(T * 3 * C, hd * T + 1);
       std::vector<float> out_past((pos0 ? pos0 : 1) * C), out(T * C);
@@ -389,6 +390,16 @@ TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, p
                                0.3f, scores.data(), ref.data());
           CHECK_MESSAGE(rel_err(out.data() + t * C + h * hd, ref.data(), hd) < 1e-5, "query " << t << " head " << h);
         }
+      // The same tokens one at a time against a cache of the same past: bitwise the prompt's rows
+      // (each query block of the prompt does the arithmetic of a single query).
+      tinyllm::layers::KVCache steps(1, int(H), int(hd), 400);
+      if (pos0) tinyllm::layers::causal_self_attention<Backend>(past.data(), pos0, H, hd, steps, 0, 0, 0.3f, out_past.data());
+      std::vector<float> one(C);
+      for (std::size_t t = 0; t < T; ++t) {
+        steps.set_length(int(pos0 + t));
+        tinyllm::layers::causal_self_attention<Backend>(qkv.data() + t * 3 * C, 1, H, hd, steps, 0, pos0 + t, 0.3f, one.data());
+        CHECK_MESSAGE(std::memcmp(one.data(), out.data() + t * C, C * sizeof(float)) == 0, "decoded query " << t);
+      }
     }
   tinyllm::set_num_threads(0);
 }

@@ -17,8 +17,10 @@
 
 namespace tinyllm::layers {
 
-// Queries per block: the scores of a block ([query_block, positions]) stay in L2.
-inline constexpr std::size_t query_block = 32;
+// Queries per block (a multiple of the GEMM's 6- and 12-row panels): the scores of a block
+// ([query_block, positions]) stay in L2. Larger blocks pack each head's keys and values for more
+// queries: 96 takes 0.82x the time of 32 over a 494-token prompt's heads (one thread).
+inline constexpr std::size_t query_block = 96;
 
 // qkv: [T, 3*C] (q | k | v, heads side by side in each); queries sit at positions pos0..pos0+T-1
 // and the cache holds positions [0, pos0). out: [T, C] = merge_heads(softmax(q k^T * scale) v).
@@ -28,20 +30,32 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
   const std::size_t C = n_head * head_dim, hd = head_dim;
   cache.reserve(static_cast<int>(pos0 + T));
   const std::size_t cap = static_cast<std::size_t>(cache.capacity());
-  for (std::size_t h = 0; h < n_head; ++h) {  // append k (transposed) and v of the new positions
-    float* kt = cache.k_t(layer, static_cast<int>(h));
+  // Appends head h's keys (transposed) and values of the new positions, keys in tiles of 16
+  // positions: 16 rows of qkv are read while 16 consecutive floats of each key row are written (a
+  // position at a time would write hd cache lines per position).
+  auto append = [&](std::size_t h) {
+    float* kt = cache.k_t(layer, static_cast<int>(h)) + pos0;
     float* vc = cache.v(layer, static_cast<int>(h)) + pos0 * hd;
-    for (std::size_t t = 0; t < T; ++t) {
-      const float* k = qkv + t * 3 * C + C + h * hd;
-      for (std::size_t i = 0; i < hd; ++i) kt[i * cap + pos0 + t] = k[i];
-      std::memcpy(vc + t * hd, qkv + t * 3 * C + 2 * C + h * hd, hd * sizeof(float));
-    }
-  }
+    const float* k = qkv + C + h * hd;
+    for (std::size_t t0 = 0; t0 < T; t0 += 16)
+      for (std::size_t i = 0, t1 = std::min(T, t0 + 16); i < hd; ++i)
+        for (std::size_t t = t0; t < t1; ++t) kt[i * cap + t] = k[t * 3 * C + i];
+    for (std::size_t t = 0; t < T; ++t) std::memcpy(vc + t * hd, qkv + t * 3 * C + 2 * C + h * hd, hd * sizeof(float));
+  };
   const KVCache& kv = cache;
   const std::size_t blocks = (T + query_block - 1) / query_block;
   // Tiny heads and short contexts run on one thread (see min_parallel_work).
   const double work = 2.0 * static_cast<double>(T) * static_cast<double>(pos0 + T) * static_cast<double>(C);
   const std::size_t items = work < 2 * min_parallel_work ? 1 : n_head * blocks;
+  if (blocks > 1) {  // a head's query blocks may run on different threads: append every head first
+    auto heads = [&](std::size_t h0, std::size_t h1) {
+      for (std::size_t h = h0; h < h1; ++h) append(h);
+    };
+    if (items == 1)
+      heads(0, n_head);
+    else
+      Backend::parallel_for(0, n_head, heads);
+  }
   auto run = [&](std::size_t b, std::size_t e) {
     thread_local detail::AlignedBuffer q_buf, o_buf, p_buf;
     q_buf.resize(query_block * hd);
@@ -49,6 +63,7 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
     p_buf.resize(query_block * (pos0 + T));
     for (std::size_t item = b; item < e; ++item) {
       const std::size_t h = item / blocks, t0 = item % blocks * query_block, nq = std::min(query_block, T - t0);
+      if (blocks == 1) append(h);  // one item per head: its thread appends it
       const std::size_t keys = pos0 + t0 + nq;  // positions the block's last query sees
       const WeightView kt = f32_matrix(kv.k_t(layer, static_cast<int>(h)), hd, cap);  // [hd, cap]
       const WeightView v = f32_matrix(kv.v(layer, static_cast<int>(h)), keys, hd);     // [keys, hd]
