@@ -231,18 +231,16 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
     std::size_t n = n_begin;
     if (M == 1 && bytes == 2)
       for (; n + 8 <= n_end; n += 8) gemv_detail::dot_block<8, 1>(x, ldx, load, n, n_end, y + n, ldy, K);
-    if (M > 12) {
-      const std::size_t group = std::max<std::size_t>(4, (256 * 1024 / (K * bytes + 1)) / 4 * 4);
-      constexpr std::size_t rows = 8;  // of x per pass over a group
-      while (n + 4 <= n_end) {
-        const std::size_t g_end = n + std::min(group, (n_end - n) / 4 * 4);
-        for (std::size_t m = 0; m < M; m += rows)
-          for (std::size_t g = n; g < g_end; g += 4)
-            gemv_detail::dot_rows<4>(std::min(rows, M - m), x + m * ldx, ldx, load, g, n_end, y + m * ldy + g, ldy, K);
-        n = g_end;
-      }
+    // Up to twelve rows of x: all of them per group, which is then just four rows of w at a time.
+    const std::size_t group = std::max<std::size_t>(4, (256 * 1024 / (K * bytes + 1)) / 4 * 4);
+    const std::size_t rows = M > 12 ? 8 : M;  // of x per pass over a group
+    while (n + 4 <= n_end) {
+      const std::size_t g_end = n + std::min(group, (n_end - n) / 4 * 4);
+      for (std::size_t m = 0; m < M; m += rows)
+        for (std::size_t g = n; g < g_end; g += 4)
+          gemv_detail::dot_rows<4>(std::min(rows, M - m), x + m * ldx, ldx, load, g, n_end, y + m * ldy + g, ldy, K);
+      n = g_end;
     }
-    for (; n + 4 <= n_end; n += 4) gemv_detail::dot_rows<4>(M, x, ldx, load, n, n_end, y + n, ldy, K);
     for (; n < n_end; ++n) gemv_detail::dot_rows<1>(M, x, ldx, load, n, n_end, y + n, ldy, K);
   });
 }
