@@ -17,6 +17,7 @@
 #include "../detail/aligned.hpp"
 #include "elementwise.hpp"  // activate
 #include "reference.hpp"    // quantize_activations, scalar::q8_gemv
+#include "typed_load.hpp"   // prefetch_line
 
 #if defined(__AVX512VNNI__) && defined(__AVX512BW__)
 #include <immintrin.h>
@@ -78,7 +79,7 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
         const std::int8_t* src = q + (row * O_pad + a0) * q8_group;
         const std::int8_t* next = src + 2 * O_pad * q8_group;  // two rows ahead
         for (std::size_t v = 0; v < nv; ++v) {
-          __builtin_prefetch(next + 64 * v, 0, 3);
+          prefetch_line(next + 64 * v);
           const __m512i wv = _mm512_loadu_si512(src + 64 * v);
           const __m512i sw = _mm512_mask_sub_epi8(wv, negative, zero, wv);  // q * sign(x)
           _mm512_store_si512(acci + 16 * v, _mm512_dpbusd_epi32(_mm512_load_si512(acci + 16 * v), ax, sw));
