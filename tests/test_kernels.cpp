@@ -290,9 +290,9 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
 }
 
 TEST_CASE("gemv_rows: rows wider than one sweep of running sums give each row's gemv result") {
-  // A sweep holds up to 8192 running sums (8192 / rows columns): 4200 columns take two sweeps for 2
-  // rows, five for 9, nine for 16.
-  const std::size_t K = 37, N = 4200;
+  // A sweep holds 4096 running sums for one row, up to 32768 for several (32768 / rows columns, whole
+  // lines): 17000 columns take five sweeps for one row, two for 2 rows, five for 9, nine for 16.
+  const std::size_t K = 37, N = 17000;
   for (auto type : all_types) {
     CAPTURE(tinyllm::weight_type_name(type));
     auto a = random_floats(16 * K, 5), bf = random_floats(K * N, 6), bias = random_floats(N, 7);

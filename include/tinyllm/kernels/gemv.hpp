@@ -38,11 +38,13 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   constexpr std::size_t W = simd_width;
   // floats of each y row per sweep (whole lines): 16 KB of a row for one x row (the 124M body's slice
   // of a thread in one sweep: 0.95x the time of 4 KB sweeps); for several, running sums of up to
-  // 32 KB (longer runs of each weight row: an 11-row pass of the model's body measured 1.39x a 1-row
-  // pass, 1.46x with 16 KB of sums)
-  constexpr std::size_t chunk = MX == 1 ? 4096 : 8192 / MX / 64 * 64;
+  // 128 KB, from L2: long runs of each weight row matter more than sums in L1 (the 124M body, F32, 2
+  // threads, 11 / 16 rows: 1.24x / 1.73x a 1-row pass, 1.33x / 1.98x with 32 KB of sums, 1.6x / 2.3x
+  // with 16 KB). Rows of sums are a line longer than that (no two rows' sums 4 KB apart: they would
+  // share L1 sets; 32 KB without the line: 1.42x / 1.73x).
+  constexpr std::size_t chunk = MX == 1 ? 4096 : 32768 / MX / 64 * 64;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
-  alignas(64) float acc[MX][chunk];
+  alignas(64) float acc[MX][chunk + 16];
   for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
     const std::size_t nc = std::min(chunk, n_end - c0);
     // columns [c0, v0) and [v1, c0 + nc) one at a time; between them batches at multiples of W
