@@ -334,7 +334,7 @@ TEST_CASE("weight types round as documented") {
 
 TEST_CASE("Q8 products: the int8 kernels equal their scalar twin bitwise") {
   for (std::size_t K : {5, 32, 100, 768})
-    for (std::size_t N : {1, 17, 64, 100}) {
+    for (std::size_t N : {1, 17, 64, 100, 1100}) {  // 1100: two sweeps of 1024 outputs in one call
       CAPTURE(K);
       CAPTURE(N);
       auto wf = random_floats(K * N, K + N, 0.05f), bias = random_floats(N, 1), x = random_floats(5 * K, 2);
@@ -343,6 +343,8 @@ TEST_CASE("Q8 products: the int8 kernels equal their scalar twin bitwise") {
       k::scalar::gemv(x.data(), w.view, bias.data(), ys.data(), K, 0, N);
       k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, 0, N / 2);
       k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, N / 2, N);
+      CHECK(ys == yv);
+      k::simd::gemv(x.data(), w.view, bias.data(), yv.data(), K, 0, N);
       CHECK(ys == yv);
       k::scalar::gemm(5, K, x.data(), K, w.view, bias.data(), cs.data(), N, 0, N);
       k::simd::gemm(5, K, x.data(), K, w.view, bias.data(), cv.data(), N, 0, N);

@@ -55,42 +55,46 @@ inline float* xs_buffer(std::size_t n) {
 using q8_detail::load_i32;
 
 // y[o] for o in [o_begin, o_end) (see scalar::q8_gemv). Sweeps the packed rows (four reduction
-// indices each) in order over the 32-aligned range that covers [o_begin, o_end): each row's slice is
-// read once, front to back; the int32 sums of the current block and the float results stay in L1.
+// indices each) of one block of 32 at a time over the 32-aligned range that covers [o_begin, o_end):
+// each 64-byte vector of 16 outputs takes the block's eight rows into an int32 sum held in a
+// register, then scale and add into the float results, which stay in L1. The block's eight row
+// slices are read front to back side by side, the next block's lines asked for on the way. (Sums
+// kept in memory between rows instead, each row swept whole: 1.1x the 124M decode's time at 2
+// threads, 1.2x at 1.) Integer sums are exact, so the order within a block changes nothing.
 inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
                     std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
-  constexpr std::size_t chunk = 1024;  // outputs per sweep
-  const std::size_t O_pad = w.o_pad(), nb = w.k_blocks();
+  constexpr std::size_t chunk = 1024;                  // outputs per sweep
+  constexpr std::size_t G = q8_block / q8_group;       // packed rows per block
+  const std::size_t O_pad = w.o_pad(), nb = w.k_blocks(), row_bytes = O_pad * q8_group;
   const std::int8_t* q = w.i8();
-  alignas(64) std::int32_t acci[chunk];
   alignas(64) float accf[chunk];
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
   for (std::size_t a0 = o_begin / 16 * 16; a0 < o_end; a0 += chunk) {
     const std::size_t a1 = std::min(round_up(o_end, 16), a0 + chunk), nv = (a1 - a0) / 16;
     for (std::size_t j = 0; j < a1 - a0; ++j) accf[j] = bias && a0 + j < o_end && a0 + j >= o_begin ? bias[a0 + j] : 0.0f;
-    const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
     for (std::size_t b = 0; b < nb; ++b) {
-      for (std::size_t v = 0; v < nv; ++v) _mm512_store_si512(acci + 16 * v, zero);
-      for (std::size_t g = 0; g < q8_block / q8_group; ++g) {
-        const std::size_t row = b * (q8_block / q8_group) + g;
-        // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
-        const __m512i xg = _mm512_xor_si512(_mm512_set1_epi32(load_i32(xq + row * q8_group)), offset);
-        const __mmask64 negative = _mm512_movepi8_mask(xg);
-        const __m512i ax = _mm512_abs_epi8(xg);
-        const std::int8_t* src = q + (row * O_pad + a0) * q8_group;
-        const std::int8_t* next = src + 2 * O_pad * q8_group;  // two rows ahead
-        for (std::size_t v = 0; v < nv; ++v) {
-          prefetch_line(next + 64 * v);
-          const __m512i wv = _mm512_loadu_si512(src + 64 * v);
-          const __m512i sw = _mm512_mask_sub_epi8(wv, negative, zero, wv);  // q * sign(x)
-          _mm512_store_si512(acci + 16 * v, _mm512_dpbusd_epi32(_mm512_load_si512(acci + 16 * v), ax, sw));
-        }
+      // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
+      __m512i ax[G];
+      __mmask64 negative[G];
+      for (std::size_t g = 0; g < G; ++g) {
+        const __m512i xg = _mm512_xor_si512(_mm512_set1_epi32(load_i32(xq + (b * G + g) * q8_group)), offset);
+        negative[g] = _mm512_movepi8_mask(xg);
+        ax[g] = _mm512_abs_epi8(xg);
       }
+      const std::int8_t* src = q + (b * G * O_pad + a0) * q8_group;
+      const bool ahead = b + 1 < nb;
       const __m512 sx = _mm512_set1_ps(xs[b]);
       const float* sc = w.scale + b * O_pad + a0;
       for (std::size_t v = 0; v < nv; ++v) {
+        __m512i sum = zero;
+        for (std::size_t g = 0; g < G; ++g) {
+          const std::int8_t* r = src + g * row_bytes + 64 * v;
+          if (ahead) prefetch_line(r + G * row_bytes);
+          const __m512i wv = _mm512_loadu_si512(r);
+          sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));  // q * sign(x)
+        }
         const __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(sc + 16 * v));
-        _mm512_store_ps(accf + 16 * v, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(_mm512_load_si512(acci + 16 * v)),
-                                                       _mm512_load_ps(accf + 16 * v)));
+        _mm512_store_ps(accf + 16 * v, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), _mm512_load_ps(accf + 16 * v)));
       }
     }
     activate(accf, a1 - a0, ep);
