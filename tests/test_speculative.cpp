@@ -86,8 +86,12 @@ void check_stats(const tinyllm::GenerationResult& r) {
 
 TEST_CASE("prompt lookup proposes what followed the latest match of the last n-gram") {
   using tinyllm::detail::prompt_lookup;
-  CHECK(prompt_lookup({1, 2, 3, 4}, 2, 5).empty());                 // the last id never occurred before
-  CHECK(prompt_lookup({7}, 2, 5).empty());
+  // the last id never occurred before: it is proposed up to kFallbackTokens (3) times
+  CHECK(prompt_lookup({1, 2, 3, 4}, 2, 5) == std::vector<int>{4, 4, 4});
+  CHECK(prompt_lookup({1, 2, 3, 4}, 2, 2) == std::vector<int>{4, 4});
+  CHECK(prompt_lookup({7}, 2, 5) == std::vector<int>{7, 7, 7});
+  CHECK(prompt_lookup({1, 2, 3, 4}, 0, 5) == std::vector<int>{4, 4, 4});  // no n-gram matched at all
+  CHECK(prompt_lookup({}, 2, 5).empty());
   CHECK(prompt_lookup({1, 2, 3, 1, 2}, 2, 0).empty());              // no tokens asked for
   CHECK(prompt_lookup({1, 2, 3, 9, 1, 2}, 2, 2) == std::vector<int>{3, 9});
   // the latest occurrence of the bigram (2, 3) wins over the first
@@ -106,15 +110,16 @@ TEST_CASE("prompt lookup repeats a new last id when the generated text often run
   using tinyllm::detail::repeats_switches;
   // prompt {1, 2}; generated 7 7 8 8 9: both switches before 9 (to 7, to 8) were followed by a repeat
   CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 9}, 2));
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3).empty());     // no prompt length given: not used
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 3, 7).empty());  // all of it is prompt
+  // (the run is as long as asked; a new id without the habit is proposed only kFallbackTokens times)
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 5, 2) == std::vector<int>{9, 9, 9, 9, 9});
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 5) == std::vector<int>{9, 9, 9});     // no prompt length given: not used
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 9}, 2, 5, 7) == std::vector<int>{9, 9, 9});  // all of it is prompt
   // to 7 and 8 repeated; to 5, 4, 3, 6, 0 and 1 not: two of eight, a quarter ...
   CHECK(repeats_switches({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 9}, 2));
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 9}, 2, 3, 2) == std::vector<int>{9, 9, 9});
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 9}, 2, 5, 2) == std::vector<int>{9, 9, 9, 9, 9});
   // ... two of nine: less
   CHECK_FALSE(repeats_switches({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 2, 9}, 2));
-  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 2, 9}, 2, 3, 2).empty());
+  CHECK(prompt_lookup({1, 2, 7, 7, 8, 8, 5, 4, 3, 6, 0, 1, 2, 9}, 2, 5, 2) == std::vector<int>{9, 9, 9});
   CHECK_FALSE(repeats_switches({1, 2, 7, 7, 9}, 2));                // one repeat is not enough
   CHECK_FALSE(repeats_switches({1, 2, 7, 8, 9}, 2));                // none repeated
   CHECK_FALSE(repeats_switches({1, 2, 2, 2, 9}, 2));                // no switch in the generated ids
@@ -138,8 +143,32 @@ TEST_CASE("prompt lookup on random short sequences proposes at most the asked nu
     const std::size_t max_tokens = g() % 6;
     const std::vector<int> p = prompt_lookup(ids, g() % 4, max_tokens, P);
     REQUIRE(p.size() <= max_tokens);
+    REQUIRE(p.empty() == (ids.empty() || max_tokens == 0));
     for (int id : p) REQUIRE(std::find(ids.begin(), ids.end(), id) != ids.end());
   }
+}
+
+TEST_CASE("proposal lengths follow HF's heuristic schedule within their bounds") {
+  using tinyllm::detail::ProposalLength;
+  ProposalLength lookup{10, 4, 10, true};  // prompt lookup with prompt_lookup_num_tokens = 10
+  lookup.update(10, 3);
+  CHECK(lookup.tokens == 9);  // a rejection: one fewer
+  for (int i = 0; i < 10; ++i) lookup.update(lookup.tokens, 0);
+  CHECK(lookup.tokens == 4);  // not below the floor
+  lookup.update(3, 3);        // all accepted (a fallback of 3): two more
+  CHECK(lookup.tokens == 6);
+  lookup.update(0, 0);        // nothing proposed (the last token of a sequence): unchanged
+  CHECK(lookup.tokens == 6);
+  for (int i = 0; i < 5; ++i) lookup.update(lookup.tokens, lookup.tokens);
+  CHECK(lookup.tokens == 10);  // not above prompt_lookup_num_tokens
+  ProposalLength draft{3, 1, std::numeric_limits<std::size_t>::max(), true};  // num_assistant_tokens 3, "heuristic"
+  for (int i = 0; i < 5; ++i) draft.update(draft.tokens, 0);
+  CHECK(draft.tokens == 1);
+  for (int i = 0; i < 5; ++i) draft.update(draft.tokens, draft.tokens);
+  CHECK(draft.tokens == 11);  // no upper bound, as in HF
+  ProposalLength constant{5, 1, 5, false};
+  constant.update(5, 0);
+  CHECK(constant.tokens == 5);
 }
 
 TEST_CASE("the verification head skips rows after a rejected proposal and computes the rest exactly") {

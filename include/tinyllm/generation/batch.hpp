@@ -15,6 +15,7 @@
 #include <cstddef>      // std::size_t
 #include <cstring>      // std::memcpy
 #include <functional>   // std::function
+#include <limits>       // std::numeric_limits
 #include <memory>       // std::unique_ptr
 #include <optional>     // std::optional
 #include <random>       // std::mt19937_64
@@ -261,7 +262,6 @@ class Generator {
     std::vector<float> logits;     // [V]
     std::vector<double> q;         // [k, V]: the distributions the proposals were drawn from (sampling)
     std::vector<int> cached_ids;   // the ids in its cache
-    double num_tokens;             // proposals per pass (the heuristic schedule changes it)
     std::size_t passes = 0;        // forward passes run
   };
 
@@ -288,8 +288,7 @@ class Generator {
         std::optional<Draft> draft;
         if (cfg_.assistant_model)
           draft.emplace(Draft{cfg_.assistant_model.config(), cfg_.assistant_model.weights(),
-                              InferenceState(cfg_.assistant_model.config()), draft_rng(cfg_.seed, r), {}, {}, {},
-                              static_cast<double>(cfg_.num_assistant_tokens)});
+                              InferenceState(cfg_.assistant_model.config()), draft_rng(cfg_.seed, r), {}, {}, {}});
         speculate(s, draft ? &*draft : nullptr);
       }
     }
@@ -310,11 +309,16 @@ class Generator {
     // proposal): the head can stop computing rows after a rejection.
     const bool prunable = !cfg_.do_sample && !processes_beyond_eos(cfg_);
     const std::vector<int> ignored = maybe_held_back(cfg_, eos_);
+    const std::size_t lookup_tokens = static_cast<std::size_t>(cfg_.prompt_lookup_num_tokens);
+    ProposalLength length = draft ? ProposalLength{static_cast<std::size_t>(cfg_.num_assistant_tokens), 1,
+                                                   std::numeric_limits<std::size_t>::max(),
+                                                   cfg_.num_assistant_tokens_schedule != "constant"}
+                                  : ProposalLength{lookup_tokens, std::min<std::size_t>(4, lookup_tokens), lookup_tokens, true};
     for (bool finished = false; !finished;) {
       const std::size_t n = ids.size(), room = s.max_length - n - 1;  // tokens after this pass's last choice
-      proposals = draft ? propose(*draft, ids, res.prompt_length, room)
-                        : prompt_lookup(ids, static_cast<std::size_t>(cfg_.max_matching_ngram_size),
-                                        std::min(room, static_cast<std::size_t>(cfg_.prompt_lookup_num_tokens)),
+      const std::size_t wanted = std::min(room, length.tokens);
+      proposals = draft ? propose(*draft, ids, res.prompt_length, wanted)
+                        : prompt_lookup(ids, static_cast<std::size_t>(cfg_.max_matching_ngram_size), wanted,
                                         res.prompt_length);
       const std::size_t k = proposals.size();
       pass.assign(1, ids.back());
@@ -350,19 +354,18 @@ class Generator {
       st.accepted += accepted;
       // The cache holds ids[0, n) + proposals: keep what the sequence still has, but never its last id.
       cache.set_length(static_cast<int>(std::min(n + accepted, ids.size() - 1)));
-      if (draft && cfg_.num_assistant_tokens_schedule != "constant")  // HF's heuristic
-        draft->num_tokens = accepted == k && k > 0 ? draft->num_tokens + 2 : std::max(1.0, draft->num_tokens - 1);
+      length.update(k, accepted);
     }
     st.generated = ids.size() - res.prompt_length;
     if (draft) st.draft_passes = draft->passes;
   }
 
-  // Up to min(room, the draft's num_tokens) proposals of the draft model after ids, greedy or sampled
-  // (then draft.q keeps each one's distribution). Stops early after a token the draft gives a
-  // probability below assistant_confidence_threshold, and at the draft's context limit.
-  std::vector<int> propose(Draft& d, const std::vector<int>& ids, std::size_t prompt_length, std::size_t room) {
+  // Up to `wanted` proposals of the draft model after ids, greedy or sampled (then draft.q keeps each
+  // one's distribution). Stops early after a token the draft gives a probability below
+  // assistant_confidence_threshold, and at the draft's context limit.
+  std::vector<int> propose(Draft& d, const std::vector<int>& ids, std::size_t prompt_length, std::size_t wanted) {
     const std::size_t ctx = static_cast<std::size_t>(d.config.n_positions);
-    std::size_t k = std::min(room, static_cast<std::size_t>(d.num_tokens));
+    std::size_t k = wanted;
     if (ids.size() >= ctx) return {};
     k = std::min(k, ctx - ids.size());  // the draft runs ids + k - 1 proposals
     if (k == 0) return {};

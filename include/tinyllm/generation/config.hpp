@@ -96,7 +96,9 @@ struct GenerationConfig {
   int top_logprobs = 0;          // generate_with_scores: the n most likely alternatives of each token
   // Speculative decoding (greedy search and sampling, num_beams 1): tokens proposed cheaply are checked
   // by one forward pass of the model; the output is what decoding without it gives (speculative.hpp).
-  int prompt_lookup_num_tokens = 0;  // > 0: propose up to this many ids that followed the last n-gram earlier
+  // > 0: propose up to this many ids that followed the last n-gram earlier (fewer, down to 4, after
+  // rejections: HF's heuristic schedule; a new last id is proposed 3 times, as no match is)
+  int prompt_lookup_num_tokens = 0;
   int max_matching_ngram_size = 2;   // prompt lookup: the longest n-gram matched (HF's default)
   AssistantModel assistant_model;    // a draft model with the same vocabulary (it must outlive the call)
   int num_assistant_tokens = 20;     // tokens the draft model proposes per pass, at most
