@@ -334,7 +334,7 @@ TEST_CASE("weight types round as documented") {
 
 TEST_CASE("Q8 products: the int8 kernels equal their scalar twin bitwise") {
   for (std::size_t K : {5, 32, 100, 768})
-    for (std::size_t N : {1, 17, 64, 100, 1100}) {  // 1100: two sweeps of 1024 outputs in one call
+    for (std::size_t N : {1, 17, 64, 100, 4200}) {  // 4200: two sweeps of 4096 outputs in one call
       CAPTURE(K);
       CAPTURE(N);
       auto wf = random_floats(K * N, K + N, 0.05f), bias = random_floats(N, 1), x = random_floats(5 * K, 2);
