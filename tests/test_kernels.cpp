@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstring>
 
 #include <Eigen/Core>
 #include <tinyllm/backend/backend.hpp>
@@ -411,16 +412,27 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   tinyllm::set_num_threads(2);
   const std::size_t K = 256, N = 520;  // big enough to be split across threads, N not a multiple of 64
   auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
-  const tinyllm::WeightView wv = tinyllm::f32_matrix(w.data(), K, N);
-  tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
+  for (tinyllm::WeightType type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16})  // F16: reduction in halves
   for (std::size_t T : {1, 2, 5, 8, 9, 16, 17, 20, 1030}) {  // gemv, gemv_rows, gemm (1030: two row blocks)
+    const int type_id = static_cast<int>(type);
     CAPTURE(T);
+    CAPTURE(type_id);
+    const Typed typed(w, K, N, type);
+    const tinyllm::WeightView wv = typed.view;
+    tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
+    CHECK(tinyllm::layers::reduction_split(wv) == (type == tinyllm::WeightType::F16 ? 128u : 0u));
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);
     for (std::size_t t = 0; t < T; ++t)
       k::scalar::gemv(x.data() + t * K, wv, bias.data(), ref.data() + t * N, K, 0, N, k::Epilogue::gelu_new);
     tinyllm::layers::linear<Backend>(lw, x.data(), T, y.data(), k::Epilogue::gelu_new);
     CHECK(rel_err(y.data(), ref.data(), T * N) < 1e-5);
+    // each row bitwise what the row alone gives (decode)
+    std::vector<float> one(N);
+    for (std::size_t t : {std::size_t(0), T - 1}) {
+      tinyllm::layers::linear<Backend>(lw, x.data() + t * K, 1, one.data(), k::Epilogue::gelu_new);
+      CHECK(std::memcmp(one.data(), y.data() + t * N, N * sizeof(float)) == 0);
+    }
   }
   tinyllm::set_num_threads(0);
 }
