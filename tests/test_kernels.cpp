@@ -9,6 +9,7 @@
 #include <tinyllm/backend/backend.hpp>
 #include <tinyllm/backend/openmp.hpp>
 #include <tinyllm/backend/thread_pool.hpp>
+#include <tinyllm/detail/aligned.hpp>
 #include <tinyllm/detail/half.hpp>
 #include <tinyllm/kernels/kernels.hpp>
 #include <tinyllm/layers/linear.hpp>
@@ -435,6 +436,37 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
     }
   }
   tinyllm::set_num_threads(0);
+}
+
+TEST_CASE("AlignedBuffer: zero-filled and aligned at every size, growing and moving keep it so") {
+  using tinyllm::detail::AlignedBuffer;
+  // below and above the 2 MB from which buffers are mapped on a 2 MB boundary (not a whole number of
+  // 2 MB pages: the last part is in 4 KB pages)
+  for (std::size_t n : {std::size_t(1), std::size_t(1000), std::size_t(1) << 19, (std::size_t(3) << 20) / 4 + 7}) {
+    CAPTURE(n);
+    AlignedBuffer b(n);
+    REQUIRE(b.size() == n);
+    CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % 64 == 0);
+    if (n * sizeof(float) >= tinyllm::detail::huge_page_bytes)
+      CHECK(reinterpret_cast<std::uintptr_t>(b.data()) % tinyllm::detail::huge_page_bytes == 0);
+    bool zero = true;
+    for (std::size_t i = 0; i < n; ++i) zero = zero && b[i] == 0.0f;
+    CHECK(zero);
+    for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<float>(i % 7);  // every byte writable
+    b.resize(n / 2);  // not smaller: contents kept
+    CHECK(b.size() == n);
+    CHECK(b[n - 1] == static_cast<float>((n - 1) % 7));
+    AlignedBuffer moved(std::move(b));
+    CHECK(moved.size() == n);
+    CHECK(moved[n - 1] == static_cast<float>((n - 1) % 7));
+    b = std::move(moved);  // and back: the moved-from buffer is empty and reusable
+    CHECK(b.size() == n);
+    CHECK(moved.size() == 0);
+    b.resize(2 * n + 1);  // grown: zero-filled again
+    zero = true;
+    for (std::size_t i = 0; i < 2 * n + 1; ++i) zero = zero && b[i] == 0.0f;
+    CHECK(zero);
+  }
 }
 
 TEST_CASE("F16 and BF16 conversions are exact") {

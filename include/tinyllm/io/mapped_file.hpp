@@ -46,6 +46,11 @@ class MappedFile {
         fail(path, std::string("cannot map: ") + std::strerror(errno));
       }
       data_ = static_cast<const std::uint8_t*>(p);
+#ifdef MADV_HUGEPAGE
+      // Pages read in through this mapping come in 2 MB pieces where the file system can (a request,
+      // ignored where it cannot): weights stream faster from 2 MB pages (see detail/aligned.hpp).
+      ::madvise(p, size_, MADV_HUGEPAGE);
+#endif
     }
     ::close(fd);
 #else
