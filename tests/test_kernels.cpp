@@ -293,7 +293,8 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
 
 TEST_CASE("gemv_rows: rows wider than one sweep of running sums give each row's gemv result") {
   // A sweep holds 4096 running sums for one row, up to 32768 for several (32768 / rows columns, whole
-  // lines): 17000 columns take five sweeps for one row, two for 2 rows, five for 9, nine for 16.
+  // lines), the sweeps of a call of equal length: 17000 columns take five sweeps for one row, two for
+  // 2 rows, five for 9, nine for 16.
   const std::size_t K = 37, N = 17000;
   for (auto type : all_types) {
     CAPTURE(tinyllm::weight_type_name(type));
@@ -411,17 +412,21 @@ TEST_CASE_TEMPLATE("attention layer equals the scalar attention of each query, p
 TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row count", Backend, tinyllm::Serial,
                    tinyllm::OpenMP, tinyllm::ThreadPool) {
   tinyllm::set_num_threads(2);
-  const std::size_t K = 256, N = 520;  // big enough to be split across threads, N not a multiple of 64
-  auto w = random_floats(K * N, 1), bias = random_floats(N, 2);
-  for (tinyllm::WeightType type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16})  // F16: reduction in halves
+  const std::size_t N = 520;  // big enough to be split across threads, not a multiple of 64
+  auto bias = random_floats(N, 2);
+  // K = 256: the reduction in two halves (128 rows each); K = 120: too short to split, columns only
+  for (std::size_t K : {256, 120})
+  for (auto type : all_types)
   for (std::size_t T : {1, 2, 5, 8, 9, 16, 17, 20, 1030}) {  // gemv, gemv_rows, gemm (1030: two row blocks)
     const int type_id = static_cast<int>(type);
+    CAPTURE(K);
     CAPTURE(T);
     CAPTURE(type_id);
+    auto w = random_floats(K * N, 1);
     const Typed typed(w, K, N, type);
     const tinyllm::WeightView wv = typed.view;
     tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
-    CHECK(tinyllm::layers::reduction_split(wv) == (type == tinyllm::WeightType::F16 ? 128u : 0u));
+    CHECK(tinyllm::layers::reduction_split(wv) == (K == 256 ? 128u : 0u));
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);
     for (std::size_t t = 0; t < T; ++t)

@@ -29,10 +29,10 @@ inline void with_rows(std::size_t n, Fn&& fn) {
 // y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
-// Rows of w are swept in order, four at a time, so each thread streams its column slice of every row
+// Rows of w are swept in order, R at a time, so each thread streams its column slice of every row
 // front to back, once for all MX rows of x; the running sums (MX x chunk floats) stay in L1. Each
-// output is one fused chain (bias, then k in order): the same for any MX, and the same as gemm's.
-template <std::size_t MX, class Load>
+// output is one fused chain (bias, then k in order): the same for any MX and R, and the same as gemm's.
+template <std::size_t MX, std::size_t R, class Load>
 inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const float* bias, float* y, std::size_t ldy,
                       std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
@@ -45,8 +45,11 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   constexpr std::size_t chunk = MX == 1 ? 4096 : 32768 / MX / 64 * 64;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   alignas(64) float acc[MX][chunk + 16];
-  for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
-    const std::size_t nc = std::min(chunk, n_end - c0);
+  // sweeps of equal length (whole vectors), not full ones and a short rest
+  const std::size_t sweeps = (n_end - n_begin + chunk - 1) / chunk;
+  const std::size_t step = sweeps ? ((n_end - n_begin + sweeps - 1) / sweeps + 15) / 16 * 16 : chunk;
+  for (std::size_t c0 = n_begin; c0 < n_end; c0 += step) {
+    const std::size_t nc = std::min(step, n_end - c0);
     // columns [c0, v0) and [v1, c0 + nc) one at a time; between them batches at multiples of W
     const std::size_t v0 = std::min(c0 + nc, (c0 + W - 1) / W * W), v1 = std::max(v0, (c0 + nc) / W * W);
     for (std::size_t m = 0; m < MX; ++m)
@@ -62,51 +65,47 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
       for (std::size_t c = c0; c < v0; ++c) column(c);
       for (std::size_t c = v1; c < c0 + nc; ++c) column(c);
     };
-    // Prefetch the lines of four rows at least ~2 KB ahead: four rows for long slices, more for short
-    // ones (the values of one attention head are rows of 64 floats).
+    // Prefetch the lines of the next R rows, or of rows further on for short slices (at least ~2 KB
+    // ahead: the values of one attention head are rows of 64 floats).
     const std::size_t slice = std::max<std::size_t>(1, (v1 - v0) * Load::bytes);
-    const std::size_t pf = std::max<std::size_t>(4, (2048 / slice + 3) / 4 * 4);
+    const std::size_t pf = std::max<std::size_t>(R, (2048 / slice + R - 1) / R * R);
     std::size_t k = 0;
-    for (; k + 4 <= K; k += 4) {
-      const bool ahead = k + pf + 4 <= K;
-      // NV vectors from column cl: their 4 x NV weights stay in registers while every row of x takes
+    for (; k + R <= K; k += R) {
+      const bool ahead = k + pf + R <= K;
+      // NV vectors from column cl: their R x NV weights stay in registers while every row of x takes
       // its turn, so each fma costs 1 / NV of an accumulator load and store.
       auto tile = [&](std::size_t cl, auto nv, bool prefetch) {
         constexpr std::size_t NV = decltype(nv)::value;
         if (ahead && prefetch)
-          for (std::size_t r = pf; r < pf + 4; ++r)
+          for (std::size_t r = pf; r < pf + R; ++r)
             for (std::size_t c = cl; c < cl + NV * W; c += line) w.prefetch(k + r, c);
-        fbatch w0[NV], w1[NV], w2[NV], w3[NV];
-        for (std::size_t v = 0; v < NV; ++v) {
-          w0[v] = w.load(k, cl + v * W);
-          w1[v] = w.load(k + 1, cl + v * W);
-          w2[v] = w.load(k + 2, cl + v * W);
-          w3[v] = w.load(k + 3, cl + v * W);
-        }
+        fbatch wr[R][NV];
+        for (std::size_t r = 0; r < R; ++r)
+          for (std::size_t v = 0; v < NV; ++v) wr[r][v] = w.load(k + r, cl + v * W);
         for (std::size_t m = 0; m < MX; ++m) {
           const float* xm = x + m * ldx + k;
-          const fbatch x0(xm[0]), x1(xm[1]), x2(xm[2]), x3(xm[3]);
+          fbatch xr[R];
+          for (std::size_t r = 0; r < R; ++r) xr[r] = fbatch(xm[r]);
           float* am = acc[m] + (cl - c0);
           for (std::size_t v = 0; v < NV; ++v) {
             fbatch a = load(am + v * W);
-            a = fmadd(x0, w0[v], a);
-            a = fmadd(x1, w1[v], a);
-            a = fmadd(x2, w2[v], a);
-            a = fmadd(x3, w3[v], a);
+            for (std::size_t r = 0; r < R; ++r) a = fmadd(xr[r], wr[r][v], a);
             store(am + v * W, a);
           }
         }
       };
-      // Several rows, or one of two-byte weights: tiles of four vectors (AVX-512's 32 registers) or
-      // two (AVX2's 16), so four independent chains are in flight (F16 / BF16 carry twice the
-      // multiply-adds per byte: one row of F16 from L2, 14 -> 23 G weights/s); one row of F32, and the
-      // rest: a vector at a time, the lines ahead asked for once per line.
-      constexpr std::size_t tile_vectors = MX == 1 && Load::bytes == 4 ? 1 : W >= 16 ? 4 : 2;
+      // Vectors per tile: one for one row of x and F32 weights (eight rows of w at a time); for
+      // two-byte weights or several rows of x, as many as the registers hold (AVX-512's 32 or AVX2's
+      // 16) so several independent chains are in flight (F16 / BF16 carry twice the multiply-adds per
+      // byte: one row of F16 from L2, 14 -> 23 G weights/s with four of four rows). The lines ahead
+      // are asked for once per line.
+      constexpr std::size_t regs = W >= 16 ? 16 : 8;  // for the R x NV weights
+      constexpr std::size_t tile_vectors = MX == 1 && Load::bytes == 4 ? 1 : std::max<std::size_t>(1, regs / R);
       std::size_t cl = v0;
       for (; cl + tile_vectors * W <= v1; cl += tile_vectors * W)
         tile(cl, std::integral_constant<std::size_t, tile_vectors>{}, tile_vectors > 1 || (cl - v0) % line == 0);
       for (; cl < v1; cl += W) tile(cl, std::integral_constant<std::size_t, 1>{}, (cl - v0) % line == 0);
-      if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 4);
+      if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, R);
     }
     for (; k < K; ++k) {
       for (std::size_t c = v0; c < v1; c += W) {
@@ -125,6 +124,12 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   }
 }
 
+// Rows of w per step of gemv_rows: eight for one row of x (a core streams its weights faster: the
+// 124M body's F32 matrices from 2 MB pages, one thread, 20-21 -> 25.5-26 GB/s where a plain read
+// gives 28), four for several (their tiles need the registers).
+template <std::size_t MX>
+inline constexpr std::size_t gemv_step_rows = MX == 1 ? 8 : 4;
+
 // The same for any number of rows: up to sixteen per sweep of the weights.
 inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
                       std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
@@ -137,7 +142,8 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
       const float* xm = x + m * ldx;
       float* ym = y + m * ldy;
       auto sweep = [&](auto rows) {
-        gemv_rows<decltype(rows)::value>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
+        constexpr std::size_t mx = decltype(rows)::value;
+        gemv_rows<mx, gemv_step_rows<mx>>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
       };
       with_rows<16>(std::min<std::size_t>(16, M - m), sweep);
     }
@@ -154,13 +160,14 @@ namespace gemv_detail {
 
 // y[m, n..n+R) for m < MX: R rows of w (from row n) against MX rows of x; lanes accumulate in k
 // order, then reduce_add, then the scalar tail: the same arithmetic for every (m, n) whatever MX is.
-template <std::size_t R, std::size_t MX, class Load>
+// The next block's rows (up to n_end) are prefetched line by line, unless Prefetch is false.
+template <std::size_t R, std::size_t MX, bool Prefetch = true, class Load>
 inline void dot_block(const float* x, std::size_t ldx, const Load& w, std::size_t n, std::size_t n_end, float* y,
                       std::size_t ldy, std::size_t K) {
   constexpr std::size_t W = simd_width;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   const std::size_t kv = K - K % W;
-  const std::size_t ahead = std::min(R, n_end - std::min(n_end, n + R));  // rows of the next block to prefetch
+  const std::size_t ahead = Prefetch ? std::min(R, n_end - std::min(n_end, n + R)) : 0;  // rows to prefetch
   fbatch acc[MX][R];
   for (std::size_t m = 0; m < MX; ++m)
     for (std::size_t r = 0; r < R; ++r) acc[m][r] = fbatch(0.0f);
@@ -217,9 +224,12 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
 
 // y[m, n] = sum_k x[m, k] * w[n, k] for m < M and n in [n_begin, n_end): rows of x against a matrix
 // stored row per output (w: [N, K], any WeightType), like the tied head wte ([vocab, n_embd]). Four
-// rows of w at a time, each streamed once front to back and used for up to three rows of x; for one
-// row of x and two-byte weights eight (eight chains in flight: F16 / BF16 carry twice the
-// multiply-adds per byte; from L2, 12 -> 22 G weights/s). More than twelve rows of x (the logits of
+// rows of w at a time, each streamed once front to back and used for up to three rows of x. For one
+// row of x: F32 rows one after the other, without software prefetch: w is then read in memory order,
+// which the hardware prefetchers follow best (the 124M head from 2 MB pages, one thread: 20 -> 29.5
+// GB/s, a plain read 31); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
+// carry twice the multiply-adds per byte; from L2, 12 -> 22 G weights/s; one row at a time: 0.85x
+// that from memory). More than twelve rows of x (the logits of
 // a whole text): rows of w in groups of ~256 KB (L2), each group against eight rows of x at a time
 // (L1), rather than all rows of x (then read from L2) against four rows of w: from L2, 32 rows,
 // 26 -> 35 GFLOP/s per core; the 124M head for 32 / 128 rows, 2 threads, 0.91x / 0.86x the time.
@@ -232,7 +242,11 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
   with_loader(w, [&](const auto& load) {
     constexpr std::size_t bytes = std::decay_t<decltype(load)>::bytes;
     std::size_t n = n_begin;
-    if (M == 1 && bytes == 2)
+    if (M == 1 && bytes == 4) {
+      for (; n < n_end; ++n) gemv_detail::dot_block<1, 1, false>(x, ldx, load, n, n_end, y + n, ldy, K);
+      return;
+    }
+    if (M == 1)
       for (; n + 8 <= n_end; n += 8) gemv_detail::dot_block<8, 1>(x, ldx, load, n, n_end, y + n, ldy, K);
     // Up to twelve rows of x: all of them per group, which is then just four rows of w at a time.
     const std::size_t group = std::max<std::size_t>(4, (256 * 1024 / (K * bytes + 1)) / 4 * 4);

@@ -1,15 +1,14 @@
 // Linear layer in HF's Conv1D orientation, y = act(x @ W + b), over T rows: the matrix-vector kernel
 // for one row (decode), packed GEMM for many (prompt); both give bitwise the same row results.
-// The reduction of F16 / BF16 products runs in two halves (reduction_split), added at the end: a
-// decode step reads each half of W on its own thread. Columns are split across the Backend's
-// threads (within a half; a prompt's in pieces taken by whichever thread is free).
+// The reduction runs in two halves of W's rows (reduction_split), added at the end: a decode step
+// reads each half on its own thread; within a half, columns are split across the Backend's threads
+// (a prompt's in pieces taken by whichever thread is free).
 // Also the head (x @ wte^T) and the residual add.
 // Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
 #pragma once
 
 #include <algorithm>  // std::min, std::find, std::min_element
 #include <cstddef>    // std::size_t
-#include <cstdint>    // std::uint16_t
 #include <utility>    // std::make_pair
 #include <vector>     // std::vector
 
@@ -50,21 +49,26 @@ inline constexpr std::size_t prompt_piece = 2 * column_tile;
 // Where the reduction of a product over K inputs of W splits (0: it does not). Rows [0, kh) of W are
 // summed onto the bias, rows [kh, K) onto 0, then the two are added and the activation applied, in
 // decode and prompt alike (so a prompt's rows stay bitwise those of decoding) and on any number of
-// threads. Decoding hands the halves to different threads, so each thread reads one contiguous
-// region of W instead of its columns' slice of every row. F16 / BF16 only, whose slices are half as
-// long: one decode step of the 124M body at 2 threads, interleaved in one process, 7.56 / 7.66 ->
-// 7.1 / 6.8 ms (3072x768 F16 alone, cycled from DRAM: 24 -> 33 GB/s); F32 within noise (12.3-12.9
-// -> 11.8-12.8 ms) and its 11-row passes 0.85x-1.06x, so F32 and Q8 (int8 kernels) keep columns.
+// threads. Decoding hands the halves to different threads, so each thread streams one contiguous
+// region of W instead of its columns' slice of every row. The 48 F32 matrices of the 124M body at 2
+// threads, interleaved in one process with a plain read of the same bytes (AMD EPYC Zen 4): while
+// the read gives 43-44 GB/s, columns 26-27 and halves 38 GB/s; while it gives ~30, columns 28 and
+// halves 29-30. Q8 splits at a block of 32 (each half quantizes its own blocks of x, as a whole
+// row would).
 inline std::size_t reduction_split(const WeightView& w) {
-  const bool halves = w.type == WeightType::F16 || w.type == WeightType::BF16;
-  const std::size_t K = w.rows;
-  return halves && !w.outputs_are_rows && K >= 128 ? K / 2 / 16 * 16 : 0;
+  const std::size_t K = w.rows, unit = w.type == WeightType::Q8 ? q8_block : 16;
+  return !w.outputs_are_rows && K >= 128 ? K / 2 / unit * unit : 0;
 }
 
-// Rows [k0, k1) of a matrix stored [K, n_out] (F16 or BF16).
+// Rows [k0, k1) of a matrix stored [K, n_out] (k0 a multiple of 32 for Q8).
 inline WeightView reduction_rows(const WeightView& w, std::size_t k0, std::size_t k1) {
   WeightView v = w;
-  v.data = static_cast<const std::uint16_t*>(w.data) + k0 * w.cols;
+  if (w.type == WeightType::Q8) {  // packed rows of q8_group indices, one scale per block and output
+    v.data = w.i8() + k0 * w.o_pad();
+    v.scale = w.scale + k0 / q8_block * w.o_pad();
+  } else {
+    v.data = static_cast<const char*>(w.data) + k0 * w.cols * (w.type == WeightType::F32 ? 4 : 2);
+  }
   v.rows = k1 - k0;
   return v;
 }
@@ -118,44 +122,45 @@ void add_halves(float* y, const float* second, std::size_t T, std::size_t n, Epi
     Backend::parallel_for(0, T, rows);
 }
 
+// y[T, n_out] = act(x[T, K] @ W + bias) (x rows ldx apart) in one reduction: the packed GEMM for a
+// prompt; for a few rows (decoding) or Q8 weights, threads take column ranges.
+template <class Backend>
+void product(const WeightView& W, const float* bias, const float* x, std::size_t ldx, std::size_t K, std::size_t T,
+             float* y, std::size_t n_out, Epilogue ep) {
+  const double work = static_cast<double>(T) * K * n_out;
+  const bool serial = work < 2 * min_parallel_work;
+  if (T > small_batch && W.type != WeightType::Q8) {
+    if (serial) return linear_prompt<Serial>(W, bias, x, ldx, K, T, y, n_out, ep);
+    return linear_prompt<Backend>(W, bias, x, ldx, K, T, y, n_out, ep);
+  }
+  const ColumnSplit split(n_out, work);
+  Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
+    const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
+    if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
+      kernels::impl::gemv_rows(T, x, ldx, W, bias, y, n_out, K, n0, n1, ep);
+    else                   // a prompt with Q8 weights (activations quantized by each thread)
+      kernels::impl::gemm(T, K, x, ldx, W, bias, y, n_out, n0, n1, ep);
+  });
+}
+
 // y[T, n_out] = act(x[T, n_in] @ W + b)
 template <class Backend>
 void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep = Epilogue::none) {
   const std::size_t n_in = static_cast<std::size_t>(w.n_in), n_out = static_cast<std::size_t>(w.n_out);
-  const double work = static_cast<double>(T) * n_in * n_out;
-  const bool q8 = w.weight.type == WeightType::Q8;
   const std::size_t kh = reduction_split(w.weight);
-  if (kh == 0) {  // F32, Q8 (its own int8 kernels), or too short to split
-    if (T > small_batch && !q8) {
-      if (work < 2 * min_parallel_work) return linear_prompt<Serial>(w.weight, w.bias, x, n_in, n_in, T, y, n_out, ep);
-      return linear_prompt<Backend>(w.weight, w.bias, x, n_in, n_in, T, y, n_out, ep);
-    }
-    const ColumnSplit split(n_out, work);
-    Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
-      const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
-      if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
-        kernels::impl::gemv_rows(T, x, n_in, w.weight, w.bias, y, n_out, n_in, n0, n1, ep);
-      else                   // a prompt with Q8 weights (activations quantized by each thread)
-        kernels::impl::gemm(T, n_in, x, n_in, w.weight, w.bias, y, n_out, n0, n1, ep);
-    });
-    return;
-  }
+  if (kh == 0) return product<Backend>(w.weight, w.bias, x, n_in, n_in, T, y, n_out, ep);
   const WeightView first = reduction_rows(w.weight, 0, kh), second = reduction_rows(w.weight, kh, n_in);
   thread_local detail::AlignedBuffer rest;  // the second half's sums [T, n_out] (the calling thread's)
   rest.resize(T * n_out);
   float* y2 = rest.data();
-  if (T > small_batch) {  // a prompt: packed GEMM per half (AMX tiles: opt-in)
-    if (work < 2 * min_parallel_work) {
-      linear_prompt<Serial>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
-      linear_prompt<Serial>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
-    } else {
-      linear_prompt<Backend>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
-      linear_prompt<Backend>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
-    }
+  const double work = static_cast<double>(T) * n_in * n_out;
+  if (T > small_batch || work < 2 * min_parallel_work) {  // a prompt (or too little work for threads): half by half
+    product<Backend>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
+    product<Backend>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
   } else {  // decoding one or a few sequences: each half streamed once, the halves on different threads
     const ColumnSplit split(n_out, work / 2);
     const std::size_t items = split.items;  // per half: items [0, items) of the first, [items, 2 items) of the second
-    auto run = [&](std::size_t b, std::size_t e) {  // one sweep per half the range touches
+    Backend::parallel_for(0, 2 * items, [&](std::size_t b, std::size_t e) {  // one sweep per half the range touches
       auto columns = [&](std::size_t i0, std::size_t i1) {
         return std::make_pair(i0 * split.width, std::min(i1 * split.width, n_out));
       };
@@ -167,11 +172,7 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
         const auto [n0, n1] = columns(std::max(b, items) - items, e - items);
         kernels::impl::gemv_rows(T, x + kh, n_in, second, nullptr, y2, n_out, n_in - kh, n0, n1, Epilogue::none);
       }
-    };
-    if (work < 2 * min_parallel_work)
-      run(0, 2 * items);
-    else
-      Backend::parallel_for(0, 2 * items, run);
+    });
   }
   add_halves<Backend>(y, y2, T, n_out, ep);
 }
