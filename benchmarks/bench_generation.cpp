@@ -42,7 +42,7 @@ int main(int argc, char** argv) {
       repeat = std::atoi(argv[i + 1]);
   }
   if (dir == TINYLLM_BENCH_MODEL_DIR) {
-    std::printf("model: %s (writing it if missing)\n", dir.c_str());
+    std::printf("model: %s (written afresh)\n", dir.c_str());
     bench::write_random_gpt2(dir, tinyllm::GPT2Config{}, false, std::string(TINYLLM_SOURCE_DIR) + "/models/tiny-sotu");
   }
   auto t0 = std::chrono::steady_clock::now();

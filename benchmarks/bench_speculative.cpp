@@ -130,7 +130,7 @@ int main(int argc, char** argv) {
   }
   const std::string demo = std::string(TINYLLM_SOURCE_DIR) + "/models/tiny-sotu";
   if (dir == TINYLLM_BENCH_MODEL_DIR) {
-    std::printf("model: %s (writing it if missing)\n", dir.c_str());
+    std::printf("model: %s (written afresh)\n", dir.c_str());
     bench::write_random_gpt2(dir, tinyllm::GPT2Config{}, false, demo);
   }
   tinyllm::set_num_threads(o.threads);
