@@ -1,4 +1,7 @@
 // The safetensors reader on well-formed files: tensors, dtypes, metadata, zero-copy F32, shards.
+#include <cstdint>      // std::uintptr_t
+#include <type_traits>  // std::is_same_v, std::decay_t
+
 #include <doctest/doctest.h>
 
 #include <tinyllm/io/safetensors.hpp>
@@ -83,6 +86,43 @@ TEST_CASE("safetensors: a sharded folder is read through its index") {
   CHECK(wte->shape.size() == 2);
   CHECK(archive.find("transformer.ln_f.bias"));
   CHECK(archive.all().size() == 28);
+}
+
+TEST_CASE("loader: converted matrices lie one after another in one buffer, 64-byte aligned") {
+  for (const auto type : {tinyllm::WeightType::F16, tinyllm::WeightType::Q8}) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    tinyllm::GPT2Config c = tinyllm::GPT2Config::from_pretrained(test::fixture("f32-hub"));
+    tinyllm::detail::WeightStore store;
+    tinyllm::detail::load_weights(test::fixture("f32-hub"), c, store, type);
+    const auto begin = reinterpret_cast<std::uintptr_t>(store.converted.data());
+    const auto end = begin + store.converted.size() * sizeof(float);
+    std::uintptr_t last = begin;  // the end of the previous matrix (its scales for Q8)
+    std::size_t matrices = 0;
+    tinyllm::for_each_tensor(c, store.w, [&](const tinyllm::TensorSpec& spec, auto& slot) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(slot)>, tinyllm::WeightView>) {
+        if (spec.optional) return;  // lm_head: tied to wte
+        CAPTURE(spec.name);
+        const tinyllm::WeightView& w = slot;
+        CHECK(w.type == type);
+        const auto data = reinterpret_cast<std::uintptr_t>(w.data);
+        const std::size_t bytes = type == tinyllm::WeightType::Q8 ? w.k_pad() * w.o_pad() : w.rows * w.cols * 2;
+        CHECK(data % 64 == 0);
+        CHECK(data >= last);
+        last = data + bytes;
+        if (type == tinyllm::WeightType::Q8) {
+          const auto scale = reinterpret_cast<std::uintptr_t>(w.scale);
+          CHECK(scale % 64 == 0);
+          CHECK(scale >= last);
+          last = scale + w.k_blocks() * w.o_pad() * sizeof(float);
+        }
+        CHECK(last <= end);
+        ++matrices;
+      }
+    });
+    CHECK(matrices == 1 + 4 * static_cast<std::size_t>(c.n_layer));
+    CHECK(store.converted_tensors == matrices);
+    CHECK(store.w.lm_head.data == store.w.wte.data);  // still tied
+  }
 }
 
 TEST_CASE("loader: F32 weights of a single-file model are mapped, not copied") {

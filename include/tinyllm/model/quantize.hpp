@@ -16,26 +16,29 @@
 
 namespace tinyllm::detail {
 
-// Owned storage of a converted matrix.
-struct MatrixBuffers {
-  AlignedBuffer data, scale;
+// Floats a converted matrix takes: its data, and its Q8 scales (0 for the other types).
+struct ConvertedSize {
+  std::size_t data = 0, scale = 0;
 };
+inline ConvertedSize converted_size(const WeightView& src, WeightType type) {
+  if (type == WeightType::Q8) return {src.k_pad() * src.o_pad() / 4 + 1, src.k_blocks() * src.o_pad()};
+  const std::size_t elem = type == WeightType::F32 ? 4 : 2;
+  return {(src.rows * src.cols * elem + 3) / 4 + 1, 0};
+}
 
 // `src` as a matrix of `type` (src.outputs_are_rows says how it is used, which decides the Q8
-// layout), written into `out`, which the returned view points into. Q8: blocks of 32 along the
-// reduction, absmax scale, round to nearest even (see WeightView).
-inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixBuffers& out) {
+// layout), written into `data` and `scale` (zero-filled, converted_size floats each), which the
+// returned view points into. Q8: blocks of 32 along the reduction, absmax scale, round to nearest
+// even (see WeightView).
+inline WeightView convert_matrix(const WeightView& src, WeightType type, float* data, float* scale) {
   WeightView v = src;
   v.type = type;
   v.scale = nullptr;
-  const std::size_t n = src.rows * src.cols;
   if (type == WeightType::Q8) {
-    const std::size_t K = src.reduce_len(), O = src.outputs(), O_pad = src.o_pad(), nb = src.k_blocks();
-    out.data.resize(src.k_pad() * O_pad / 4 + 1);
-    out.scale.resize(nb * O_pad);
-    auto* q = reinterpret_cast<std::int8_t*>(out.data.data());
+    const std::size_t K = src.reduce_len(), O = src.outputs(), nb = src.k_blocks();
+    auto* q = reinterpret_cast<std::int8_t*>(data);
     v.data = q;
-    v.scale = out.scale.data();
+    v.scale = scale;
     auto at = [&](std::size_t k, std::size_t o) {
       return src.outputs_are_rows ? kernels::weight_at(src, o, k) : kernels::weight_at(src, k, o);
     };
@@ -50,21 +53,30 @@ inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixB
           const float r = s > 0.0f ? std::nearbyint(block[k - k0] / s) : 0.0f;
           q[kernels::q8_index(v, k, o)] = static_cast<std::int8_t>(std::max(-127.0f, std::min(127.0f, r)));
         }
-        out.scale[kernels::q8_block_index(v, k0, o)] = s;
+        scale[kernels::q8_block_index(v, k0, o)] = s;
       }
     return v;
   }
-  const std::size_t elem = type == WeightType::F32 ? 4 : 2;
-  out.data.resize((n * elem + 3) / 4 + 1);
   for (std::size_t r = 0; r < src.rows; ++r)
     for (std::size_t c = 0; c < src.cols; ++c) {
       const float x = kernels::weight_at(src, r, c);
       const std::size_t i = r * src.cols + c;
-      if (type == WeightType::F32) out.data[i] = x;
-      else reinterpret_cast<std::uint16_t*>(out.data.data())[i] = type == WeightType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
+      if (type == WeightType::F32) data[i] = x;
+      else reinterpret_cast<std::uint16_t*>(data)[i] = type == WeightType::F16 ? f32_to_f16(x) : f32_to_bf16(x);
     }
-  v.data = out.data.data();
+  v.data = data;
   return v;
+}
+
+// Owned storage of one converted matrix (the loader keeps all of them in one buffer instead).
+struct MatrixBuffers {
+  AlignedBuffer data, scale;
+};
+inline WeightView convert_matrix(const WeightView& src, WeightType type, MatrixBuffers& out) {
+  const ConvertedSize size = converted_size(src, type);
+  out.data.resize(size.data);
+  if (size.scale) out.scale.resize(size.scale);
+  return convert_matrix(src, type, out.data.data(), out.scale.data());
 }
 
 }  // namespace tinyllm::detail
