@@ -3,7 +3,9 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <thread>
 
 #include <Eigen/Core>
 #include <tinyllm/backend/backend.hpp>
@@ -441,6 +443,73 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
     }
   }
   tinyllm::set_num_threads(0);
+}
+
+TEST_CASE("gemv_accumulate: rows cut anywhere continue gemv's chains, equal to the scalar twin") {
+  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16})
+    for (std::size_t K : {1, 7, 8, 17, 64})
+      for (std::size_t N : {1, 15, 16, 33, 100}) {
+        CAPTURE(tinyllm::weight_type_name(type));
+        CAPTURE(K);
+        CAPTURE(N);
+        auto x = random_floats(K, K + N), wf = random_floats(K * N, K * N + 3), bias = random_floats(N, N + 1);
+        const Typed w(wf, K, N, type);
+        std::vector<float> whole(N);
+        k::simd::gemv(x.data(), w.view, bias.data(), whole.data(), K, 0, N);
+        for (std::size_t nb : {std::size_t(0), std::size_t(1), N / 2})  // columns [nb, N), an odd start too
+          for (std::size_t cut : {std::size_t(0), std::size_t(1), K / 2, K}) {
+            CAPTURE(nb);
+            CAPTURE(cut);
+            std::vector<float> a(bias), s(bias);
+            k::simd::gemv_accumulate(x.data(), w.view, a.data(), 0, cut, nb, N);
+            k::simd::gemv_accumulate(x.data(), w.view, a.data(), cut, K, nb, N);
+            k::scalar::gemv_accumulate(x.data(), w.view, s.data(), 0, K, nb, N);
+            CHECK(std::memcmp(a.data() + nb, whole.data() + nb, (N - nb) * sizeof(float)) == 0);
+            CHECK(std::memcmp(s.data() + nb, whole.data() + nb, (N - nb) * sizeof(float)) == 0);
+            CHECK(std::memcmp(a.data(), bias.data(), nb * sizeof(float)) == 0);  // columns outside untouched
+          }
+      }
+}
+
+namespace {
+// Two threads, the second starting `delay` late: the first finishes its parts early and takes over
+// the second's (all of a part not started, or the last columns of one running).
+struct LateSecond {
+  static inline std::chrono::microseconds delay{0};
+  static int num_threads() { return 2; }
+  template <class Fn>
+  static void parallel_for(std::size_t begin, std::size_t end, Fn&& fn) {
+    if (begin >= end) return;
+    const std::size_t mid = begin + (end - begin + 1) / 2;
+    std::thread second([&] {
+      std::this_thread::sleep_for(delay);
+      if (mid < end) fn(mid, end);
+    });
+    fn(begin, mid);
+    second.join();
+  }
+};
+}  // namespace
+
+TEST_CASE("a decode step's halves balanced across threads: bitwise the static split, whoever takes over") {
+  const std::size_t K = 2048, N = 1000;  // ~8 MB of F32: a thread takes a while over its half
+  auto bias = random_floats(N, 5);
+  auto x = random_floats(K, 6);
+  auto wf = random_floats(K * N, 7);
+  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16}) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    const Typed w(wf, K, N, type);
+    tinyllm::LinearWeights lw{w.view, bias.data(), int(K), int(N)};
+    std::vector<float> ref(N), y(N);
+    tinyllm::layers::linear<tinyllm::Serial>(lw, x.data(), 1, ref.data(), k::Epilogue::gelu_new);  // static halves
+    for (int us : {0, 100, 300, 1000, 3000, 100000}) {  // no take-over, the last columns at various rows, a whole part
+      CAPTURE(us);
+      LateSecond::delay = std::chrono::microseconds(us);
+      std::fill(y.begin(), y.end(), -1.0f);
+      tinyllm::layers::linear<LateSecond>(lw, x.data(), 1, y.data(), k::Epilogue::gelu_new);
+      CHECK(std::memcmp(y.data(), ref.data(), N * sizeof(float)) == 0);
+    }
+  }
 }
 
 TEST_CASE("AlignedBuffer: zero-filled and aligned at every size, growing and moving keep it so") {

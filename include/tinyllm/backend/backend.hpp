@@ -37,6 +37,13 @@ inline std::atomic<int>& requested_threads() {
   static std::atomic<int> n{0};  // 0: default_thread_count()
   return n;
 }
+// One turn of a spin-wait loop (x86: pause, which spares the other hyperthread and the memory order
+// machinery; elsewhere nothing).
+inline void cpu_relax() {
+#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
+  __builtin_ia32_pause();
+#endif
+}
 // Chunk t of `threads` equal parts of [begin, end).
 inline void split_range(std::size_t begin, std::size_t end, int t, int threads, std::size_t& b, std::size_t& e) {
   const std::size_t n = end - begin, q = n / threads, r = n % threads;

@@ -9,6 +9,7 @@
 #include <cstddef>    // std::size_t
 #include <type_traits>  // std::integral_constant, std::decay_t
 
+#include "../error.hpp"     // TINYLLM_ASSERT
 #include "elementwise.hpp"  // activate
 #include "reference.hpp"    // Epilogue
 #include "simd.hpp"
@@ -154,6 +155,56 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
 inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep = Epilogue::none) {
   gemv_rows(1, x, 0, w, bias, y, 0, K, n_begin, n_end, ep);
+}
+
+// Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
+// in [n_begin, n_end) (a: whole rows of sums, indexed by column; x: indexed by k). The sums hold the
+// bias and the rows before k0, so however a reduction is cut into row ranges, each output is the one
+// fused chain gemv_rows gives: a decode step's threads can take over each other's remaining columns
+// at any row (layers::linear). R rows per step as in gemv_rows for one row of x, the next R rows'
+// lines asked for (up to w's last row).
+template <std::size_t R, class Load>
+inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float* a, std::size_t k0, std::size_t k1,
+                            std::size_t n_begin, std::size_t n_end) {
+  constexpr std::size_t W = simd_width, line = std::max(W, 64 / Load::bytes);
+  constexpr std::size_t NV = Load::bytes == 4 ? 1 : 2;  // vectors per step: two-byte weights carry twice the fmas per byte
+  const std::size_t whole = n_begin + (n_end - n_begin) / W * W;  // columns [whole, n_end) one at a time
+  auto step = [&](std::size_t k, auto rows) {
+    constexpr std::size_t RR = decltype(rows)::value;
+    fbatch xr[RR];
+    for (std::size_t r = 0; r < RR; ++r) xr[r] = fbatch(x[k + r]);
+    const bool ahead = k + 2 * RR <= K;
+    std::size_t c = n_begin;
+    for (; c + NV * W <= whole; c += NV * W) {
+      if (ahead)
+        for (std::size_t l = 0; l < NV * W; l += line)
+          for (std::size_t r = 0; r < RR; ++r) w.prefetch(k + RR + r, c + l);
+      fbatch wr[RR][NV];
+      for (std::size_t r = 0; r < RR; ++r)
+        for (std::size_t v = 0; v < NV; ++v) wr[r][v] = w.load(k + r, c + v * W);
+      for (std::size_t v = 0; v < NV; ++v) {
+        fbatch s = load(a + c + v * W);
+        for (std::size_t r = 0; r < RR; ++r) s = fmadd(xr[r], wr[r][v], s);
+        store(a + c + v * W, s);
+      }
+    }
+    for (; c < whole; c += W) {
+      fbatch s = load(a + c);
+      for (std::size_t r = 0; r < RR; ++r) s = fmadd(xr[r], w.load(k + r, c), s);
+      store(a + c, s);
+    }
+    for (; c < n_end; ++c)
+      for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
+  };
+  std::size_t k = k0;
+  for (; k + R <= k1; k += R) step(k, std::integral_constant<std::size_t, R>{});
+  for (; k < k1; ++k) step(k, std::integral_constant<std::size_t, 1>{});
+}
+
+inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::size_t k0, std::size_t k1,
+                            std::size_t n_begin, std::size_t n_end) {
+  TINYLLM_ASSERT(w.type != WeightType::Q8);
+  with_loader(w, [&](const auto& load) { gemv_accumulate<gemv_step_rows<1>>(x, load, w.rows, a, k0, k1, n_begin, n_end); });
 }
 
 namespace gemv_detail {

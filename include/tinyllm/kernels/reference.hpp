@@ -149,6 +149,14 @@ inline void gemv(const float* x, const WeightView& w, const float* bias, float* 
   }
 }
 
+// Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
+// in [n_begin, n_end) (F32 / F16 / BF16). Each sum stays the one chain gemv computes.
+inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::size_t k0, std::size_t k1,
+                            std::size_t n_begin, std::size_t n_end) {
+  for (std::size_t k = k0; k < k1; ++k)
+    for (std::size_t n = n_begin; n < n_end; ++n) a[n] = std::fma(x[k], weight_at(w, k, n), a[n]);
+}
+
 // Matrix-matrix over columns [n_begin, n_end): c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]).
 // a: [M, lda]; b: [K, N] (HF Conv1D: in x out); c: [M, ldc]; bias: [N] or null.
 inline void gemm(std::size_t M, std::size_t K, const float* a, std::size_t lda, const WeightView& b, const float* bias,

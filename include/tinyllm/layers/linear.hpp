@@ -1,13 +1,14 @@
 // Linear layer in HF's Conv1D orientation, y = act(x @ W + b), over T rows: the matrix-vector kernel
 // for one row (decode), packed GEMM for many (prompt); both give bitwise the same row results.
 // The reduction runs in two halves of W's rows (reduction_split), added at the end: a decode step
-// reads each half on its own thread; within a half, columns are split across the Backend's threads
-// (a prompt's in pieces taken by whichever thread is free).
+// reads each half on its own thread, and a thread done early carries on the other's last columns
+// (balanced_halves); a prompt's columns go in pieces to whichever thread is free.
 // Also the head (x @ wte^T) and the residual add.
 // Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
 #pragma once
 
 #include <algorithm>  // std::min, std::find, std::min_element
+#include <atomic>     // std::atomic
 #include <cstddef>    // std::size_t
 #include <utility>    // std::make_pair
 #include <vector>     // std::vector
@@ -143,6 +144,77 @@ void product(const WeightView& W, const float* bias, const float* x, std::size_t
   });
 }
 
+// A decode step's split reduction for one row of x (F32 / F16 / BF16), balanced across threads: the
+// work is 2q parts (a half of W's rows x a q-th of the columns), each summed into shared running
+// sums (y for the first half, from the bias; y2 for the second, from 0). A thread done with its parts
+// asks one still running for its last columns: at its next step of rows, the owner hands over half
+// the columns it has left, and the other thread carries their sums on from that row. A sum is the
+// same chain whoever continues it, so the results are bitwise those of the static split. (On this
+// machine the two halves of a matrix often take unequal times: one core slowed by the host, or one
+// half of a mapped file's matrix in 4 KB pages; F32 decode steps measured 2-3 ms of 13-20 ms with
+// one thread waiting for the other.)
+template <class Backend>
+void balanced_halves(const WeightView& first, const WeightView& second, const float* bias, const float* x,
+                     float* y, float* y2, std::size_t n_out, std::size_t q) {
+  struct Part {
+    // 0 not started, 1 running, 2 asked by a thief (who waits), 3 columns handed over, 4 finished
+    std::atomic<int> state{0};
+    std::size_t k = 0, c = 0;  // handed over: rows [k, rows) of columns [c, c1)
+  };
+  const std::size_t width = (n_out + q - 1) / q, tile = (width + column_tile - 1) / column_tile * column_tile;
+  std::vector<Part> parts(2 * q);
+  auto run = [&](std::size_t i) {  // part i, from its start
+    const bool second_half = i >= q;
+    const WeightView& w = second_half ? second : first;
+    const float* xh = second_half ? x + first.rows : x;
+    float* a = second_half ? y2 : y;
+    const std::size_t c0 = std::min(n_out, (i % q) * tile), c1 = std::min(n_out, c0 + tile);
+    for (std::size_t c = c0; c < c1; ++c) a[c] = !second_half && bias ? bias[c] : 0.0f;
+    Part& part = parts[i];
+    constexpr std::size_t step = 8;  // rows between looks for a thief (the kernel's step for one row)
+    std::size_t c_end = c1;
+    for (std::size_t k = 0; k < w.rows; k += step) {
+      if (part.state.load(std::memory_order_acquire) == 2) {  // a thief waits: give it half the columns left
+        const std::size_t mid = c0 + (c_end - c0) / 2 / column_tile * column_tile;
+        if (mid > c0) {
+          part.k = k;
+          part.c = mid;
+          c_end = mid;
+          part.state.store(3, std::memory_order_release);
+        } else {
+          part.state.store(4, std::memory_order_release);  // too narrow to share
+        }
+      }
+      kernels::impl::gemv_accumulate(xh, w, a, k, std::min(w.rows, k + step), c0, c_end);
+    }
+    int s = 1;
+    if (!part.state.compare_exchange_strong(s, 4, std::memory_order_acq_rel) && s == 2)
+      part.state.store(4, std::memory_order_release);  // finished while a thief was asking
+  };
+  Backend::parallel_for(0, 2 * q, [&](std::size_t b, std::size_t e) {
+    for (std::size_t i = b; i < e; ++i) {
+      int s = 0;
+      if (parts[i].state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) run(i);
+    }
+    for (std::size_t d = 1; d < 2 * q; ++d) {  // then help the others, from the next part on
+      const std::size_t i = (e - 1 + d) % (2 * q);
+      Part& part = parts[i];
+      int s = 0;
+      if (part.state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {  // not started: all of it
+        run(i);
+        continue;
+      }
+      if (s != 1 || !part.state.compare_exchange_strong(s, 2, std::memory_order_acq_rel)) continue;
+      while ((s = part.state.load(std::memory_order_acquire)) == 2) detail::cpu_relax();
+      if (s != 3) continue;
+      const bool second_half = i >= q;
+      const WeightView& w = second_half ? second : first;
+      const std::size_t c1 = std::min(n_out, std::min(n_out, (i % q) * tile) + tile);
+      kernels::impl::gemv_accumulate(second_half ? x + first.rows : x, w, second_half ? y2 : y, part.k, w.rows, part.c, c1);
+    }
+  });
+}
+
 // y[T, n_out] = act(x[T, n_in] @ W + b)
 template <class Backend>
 void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epilogue ep = Epilogue::none) {
@@ -157,7 +229,9 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
   if (T > small_batch || work < 2 * min_parallel_work) {  // a prompt (or too little work for threads): half by half
     product<Backend>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
     product<Backend>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
-  } else {  // decoding one or a few sequences: each half streamed once, the halves on different threads
+  } else if (T == 1 && w.weight.type != WeightType::Q8 && Backend::num_threads() >= 2) {  // decoding one sequence
+    balanced_halves<Backend>(first, second, w.bias, x, y, y2, n_out, static_cast<std::size_t>(Backend::num_threads()) / 2);
+  } else {  // decoding a few sequences: each half streamed once, the halves on different threads
     const ColumnSplit split(n_out, work / 2);
     const std::size_t items = split.items;  // per half: items [0, items) of the first, [items, 2 items) of the second
     Backend::parallel_for(0, 2 * items, [&](std::size_t b, std::size_t e) {  // one sweep per half the range touches
@@ -178,9 +252,20 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
 }
 
 // logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
+// Decoding (a few rows of x): blocks of ~1 MB of E's rows, each taken by whichever thread is free
+// (a fixed split leaves one thread waiting whenever the other is slowed down; the 124M head is 154
+// MB of F32); the logits do not depend on who computes which block.
 template <class Backend>
 void linear_transposed(const WeightView& E, const float* x, std::size_t T, float* logits) {
   const std::size_t V = E.rows, C = E.cols;
+  if (T <= small_batch && Backend::num_threads() >= 2 && static_cast<double>(T) * V * C >= 4 * min_parallel_work) {
+    const std::size_t row_bytes = static_cast<std::size_t>(static_cast<double>(C) * weight_type_bytes(E.type)) + 1;
+    const std::size_t rows = std::max(column_tile, (std::size_t(1) << 20) / row_bytes / column_tile * column_tile);
+    parallel_for_each<Backend>((V + rows - 1) / rows, [&](std::size_t i) {
+      kernels::impl::gemv_t(T, x, C, E, logits, V, C, i * rows, std::min(V, (i + 1) * rows));
+    });
+    return;
+  }
   const ColumnSplit split(V, static_cast<double>(T) * V * C);
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     kernels::impl::gemv_t(T, x, C, E, logits, V, C, b * split.width, std::min(e * split.width, V));
