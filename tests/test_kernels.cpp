@@ -445,7 +445,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
   tinyllm::set_num_threads(0);
 }
 
-TEST_CASE("gemv_accumulate: rows cut anywhere continue gemv's chains, equal to the scalar twin") {
+TEST_CASE("gemv_accumulate: rows cut anywhere (Q8: at blocks) continue gemv's chains, equal to the scalar twin") {
   for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16})
     for (std::size_t K : {1, 7, 8, 17, 64})
       for (std::size_t N : {1, 15, 16, 33, 100}) {
@@ -469,6 +469,30 @@ TEST_CASE("gemv_accumulate: rows cut anywhere continue gemv's chains, equal to t
             CHECK(std::memcmp(a.data(), bias.data(), nb * sizeof(float)) == 0);  // columns outside untouched
           }
       }
+  // Q8: cut at blocks of 32 (the last one may be short), outputs from a multiple of 16
+  for (std::size_t K : {32, 64, 100})
+    for (std::size_t N : {1, 15, 16, 33, 100}) {
+      CAPTURE(K);
+      CAPTURE(N);
+      auto x = random_floats(K, K + N + 1), wf = random_floats(K * N, K * N + 5), bias = random_floats(N, N + 2);
+      const Typed w(wf, K, N, tinyllm::WeightType::Q8);
+      std::vector<float> whole(N);
+      k::simd::gemv(x.data(), w.view, bias.data(), whole.data(), K, 0, N);
+      for (std::size_t nb : {std::size_t(0), std::size_t(16)})
+        for (std::size_t cut : {std::size_t(0), std::size_t(32), K}) {
+          if (nb >= N || cut > K) continue;
+          CAPTURE(nb);
+          CAPTURE(cut);
+          std::vector<float> a(bias), s(bias);
+          k::simd::gemv_accumulate(x.data(), w.view, a.data(), 0, cut, nb, N);
+          k::simd::gemv_accumulate(x.data(), w.view, a.data(), cut, K, nb, N);
+          k::scalar::gemv_accumulate(x.data(), w.view, s.data(), 0, cut, nb, N);
+          k::scalar::gemv_accumulate(x.data(), w.view, s.data(), cut, K, nb, N);
+          CHECK(std::memcmp(a.data() + nb, whole.data() + nb, (N - nb) * sizeof(float)) == 0);
+          CHECK(std::memcmp(s.data() + nb, whole.data() + nb, (N - nb) * sizeof(float)) == 0);
+          CHECK(std::memcmp(a.data(), bias.data(), nb * sizeof(float)) == 0);
+        }
+    }
 }
 
 namespace {
@@ -496,7 +520,7 @@ TEST_CASE("a decode step's halves balanced across threads: bitwise the static sp
   auto bias = random_floats(N, 5);
   auto x = random_floats(K, 6);
   auto wf = random_floats(K * N, 7);
-  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16}) {
+  for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::Q8}) {
     CAPTURE(tinyllm::weight_type_name(type));
     const Typed w(wf, K, N, type);
     tinyllm::LinearWeights lw{w.view, bias.data(), int(K), int(N)};

@@ -201,9 +201,18 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
   for (; k < k1; ++k) step(k, std::integral_constant<std::size_t, 1>{});
 }
 
+// Q8: the blocks of rows [k0, k1) (k0 a multiple of 32; k1 too, or w's last row), their activations
+// quantized here (block by block, as for the whole row).
 inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::size_t k0, std::size_t k1,
                             std::size_t n_begin, std::size_t n_end) {
-  TINYLLM_ASSERT(w.type != WeightType::Q8);
+  if (w.type == WeightType::Q8) {
+    TINYLLM_ASSERT(k0 % q8_block == 0 && (k1 % q8_block == 0 || k1 == w.rows));
+    const std::size_t b0 = k0 / q8_block, b1 = (k1 + q8_block - 1) / q8_block;
+    std::uint8_t* xq = q8_detail::xq_buffer((b1 - b0) * q8_block);
+    float* xs = q8_detail::xs_buffer(b1 - b0);
+    quantize_activations(x + k0, k1 - k0, (b1 - b0) * q8_block, xq, xs);
+    return q8_accumulate(xq, xs, w, a, b0, b1, n_begin, n_end);
+  }
   with_loader(w, [&](const auto& load) { gemv_accumulate<gemv_step_rows<1>>(x, load, w.rows, a, k0, k1, n_begin, n_end); });
 }
 

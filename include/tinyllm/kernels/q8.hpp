@@ -104,6 +104,44 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   }
 }
 
+// Blocks [b0, b1) of w added into running sums a[o], o in [o_begin, o_end) (o_begin a multiple of
+// 16), by q8_gemv's steps (see scalar::q8_accumulate): a reduction cut at any block gives the same
+// results. xq / xs: the activations of those blocks.
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+                          std::size_t b1, std::size_t o_begin, std::size_t o_end) {
+  constexpr std::size_t G = q8_block / q8_group;  // packed rows per block
+  const std::size_t O_pad = w.o_pad(), nb = w.k_blocks(), row_bytes = O_pad * q8_group;
+  const std::size_t nv = (o_end - o_begin + 15) / 16, rest = (o_end - o_begin) % 16;
+  const std::int8_t* q = w.i8();
+  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
+  for (std::size_t b = b0; b < b1; ++b) {
+    __m512i ax[G];
+    __mmask64 negative[G];
+    for (std::size_t g = 0; g < G; ++g) {
+      const __m512i xg = _mm512_xor_si512(_mm512_set1_epi32(load_i32(xq + ((b - b0) * G + g) * q8_group)), offset);
+      negative[g] = _mm512_movepi8_mask(xg);
+      ax[g] = _mm512_abs_epi8(xg);
+    }
+    const std::int8_t* src = q + (b * G * O_pad + o_begin) * q8_group;
+    const bool ahead = b + 1 < nb;
+    const __m512 sx = _mm512_set1_ps(xs[b - b0]);
+    const float* sc = w.scale + b * O_pad + o_begin;
+    for (std::size_t v = 0; v < nv; ++v) {
+      __m512i sum = zero;
+      for (std::size_t g = 0; g < G; ++g) {
+        const std::int8_t* r = src + g * row_bytes + 64 * v;
+        if (ahead) prefetch_line(r + G * row_bytes);
+        const __m512i wv = _mm512_loadu_si512(r);
+        sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));
+      }
+      const __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(sc + 16 * v));
+      const __mmask16 m = v + 1 < nv || rest == 0 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << rest) - 1u);
+      float* out = a + o_begin + 16 * v;
+      _mm512_mask_storeu_ps(out, m, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), _mm512_maskz_loadu_ps(m, out)));
+    }
+  }
+}
+
 // c[m, o] for m < M and o in [o_begin, o_end): the rows of xq ([M, K_pad]) against w, a register
 // tile of 6 rows x 32 outputs (12 int32 sums, 12 float results); the weights of 32 outputs are
 // packed contiguous per depth block so they stay in L1 while every row passes.
@@ -196,6 +234,10 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
                     std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
   scalar::q8_gemv(xq, xs, w, bias, y, o_begin, o_end, Epilogue::none);
   activate(y + o_begin, o_end - o_begin, ep);
+}
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+                          std::size_t b1, std::size_t o_begin, std::size_t o_end) {
+  scalar::q8_accumulate(xq, xs, w, a, b0, b1, o_begin, o_end);
 }
 inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias,
                     float* c, std::size_t ldc, std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {

@@ -130,6 +130,22 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   }
 }
 
+// Blocks [b0, b1) of a Q8 w added into running sums a[o], o in [o_begin, o_end), by q8_gemv's steps:
+// xq / xs hold the activations of those blocks (from quantize_activations of x[32 b0 ...]).
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+                          std::size_t b1, std::size_t o_begin, std::size_t o_end) {
+  for (std::size_t o = o_begin; o < o_end; ++o) {
+    float acc = a[o];
+    for (std::size_t b = b0; b < b1; ++b) {
+      std::int32_t dot = 0;
+      for (std::size_t k = b * q8_block; k < (b + 1) * q8_block; ++k)
+        dot += (static_cast<std::int32_t>(xq[k - b0 * q8_block]) - 128) * w.i8()[q8_index(w, k, o)];
+      acc = std::fma(xs[b - b0] * w.scale[q8_block_index(w, b * q8_block, o)], static_cast<float>(dot), acc);
+    }
+    a[o] = acc;
+  }
+}
+
 // Matrix-vector, weight in HF Conv1D layout (w: [K, N], in x out), columns [n_begin, n_end):
 // y[n] = act(bias[n] + sum_k x[k] * w[k, n])
 // x: [K]; bias: [N] or null; y: [N]. (Q8: see q8_gemv.)
@@ -150,9 +166,18 @@ inline void gemv(const float* x, const WeightView& w, const float* bias, float* 
 }
 
 // Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
-// in [n_begin, n_end) (F32 / F16 / BF16). Each sum stays the one chain gemv computes.
+// in [n_begin, n_end); Q8: those rows' blocks by q8_gemv's steps. Each sum stays the one chain gemv
+// computes.
 inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::size_t k0, std::size_t k1,
                             std::size_t n_begin, std::size_t n_end) {
+  if (w.type == WeightType::Q8) {  // whole blocks (k0 a multiple of 32; k1 too, or w's last row)
+    const std::size_t b0 = k0 / q8_block, b1 = (k1 + q8_block - 1) / q8_block;
+    std::vector<std::uint8_t> xq((b1 - b0) * q8_block);
+    std::vector<float> xs(b1 - b0);
+    quantize_activations(x + k0, k1 - k0, xq.size(), xq.data(), xs.data());
+    q8_accumulate(xq.data(), xs.data(), w, a, b0, b1, n_begin, n_end);
+    return;
+  }
   for (std::size_t k = k0; k < k1; ++k)
     for (std::size_t n = n_begin; n < n_end; ++n) a[n] = std::fma(x[k], weight_at(w, k, n), a[n]);
 }

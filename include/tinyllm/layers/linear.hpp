@@ -144,7 +144,7 @@ void product(const WeightView& W, const float* bias, const float* x, std::size_t
   });
 }
 
-// A decode step's split reduction for one row of x (F32 / F16 / BF16), balanced across threads: the
+// A decode step's split reduction for one row of x (any weight type), balanced across threads: the
 // work is 2q parts (a half of W's rows x a q-th of the columns), each summed into shared running
 // sums (y for the first half, from the bias; y2 for the second, from 0). A thread done with its parts
 // asks one still running for its last columns: at its next step of rows, the owner hands over half
@@ -171,7 +171,8 @@ void balanced_halves(const WeightView& first, const WeightView& second, const fl
     const std::size_t c0 = std::min(n_out, (i % q) * tile), c1 = std::min(n_out, c0 + tile);
     for (std::size_t c = c0; c < c1; ++c) a[c] = !second_half && bias ? bias[c] : 0.0f;
     Part& part = parts[i];
-    constexpr std::size_t step = 8;  // rows between looks for a thief (the kernel's step for one row)
+    // rows between looks for a thief: the kernel's step for one row (Q8: a block)
+    const std::size_t step = w.type == WeightType::Q8 ? q8_block : 8;
     std::size_t c_end = c1;
     for (std::size_t k = 0; k < w.rows; k += step) {
       if (part.state.load(std::memory_order_acquire) == 2) {  // a thief waits: give it half the columns left
@@ -229,7 +230,7 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
   if (T > small_batch || work < 2 * min_parallel_work) {  // a prompt (or too little work for threads): half by half
     product<Backend>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
     product<Backend>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
-  } else if (T == 1 && w.weight.type != WeightType::Q8 && Backend::num_threads() >= 2) {  // decoding one sequence
+  } else if (T == 1 && Backend::num_threads() >= 2) {  // decoding one sequence
     balanced_halves<Backend>(first, second, w.bias, x, y, y2, n_out, static_cast<std::size_t>(Backend::num_threads()) / 2);
   } else {  // decoding a few sequences: each half streamed once, the halves on different threads
     const ColumnSplit split(n_out, work / 2);
