@@ -211,7 +211,7 @@ inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::
     std::uint8_t* xq = q8_detail::xq_buffer((b1 - b0) * q8_block);
     float* xs = q8_detail::xs_buffer(b1 - b0);
     quantize_activations(x + k0, k1 - k0, (b1 - b0) * q8_block, xq, xs);
-    return q8_accumulate(xq, xs, w, a, b0, b1, n_begin, n_end);
+    return q8_accumulate(xq, xs, w, a + n_begin, b0, b1, n_begin, n_end);
   }
   with_loader(w, [&](const auto& load) { gemv_accumulate<gemv_step_rows<1>>(x, load, w.rows, a, k0, k1, n_begin, n_end); });
 }

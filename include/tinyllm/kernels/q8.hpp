@@ -54,60 +54,13 @@ inline float* xs_buffer(std::size_t n) {
 
 using q8_detail::load_i32;
 
-// y[o] for o in [o_begin, o_end) (see scalar::q8_gemv). Sweeps the packed rows (four reduction
-// indices each) of one block of 32 at a time over the 32-aligned range that covers [o_begin, o_end):
-// each 64-byte vector of 16 outputs takes the block's eight rows into an int32 sum held in a
-// register, then scale and add into the float results, which stay in L1. The block's eight row
-// slices are read front to back side by side, the next block's lines asked for on the way. (Sums
-// kept in memory between rows instead, each row swept whole: 1.1x the 124M decode's time at 2
-// threads, 1.2x at 1. Sweeps of 4096 outputs, 16 KB runs of each packed row: 0.97-0.98x the
-// decode step of 1024, 1.05x of 512.) Integer sums are exact, so the order within a block changes
-// nothing.
-inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
-                    std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
-  constexpr std::size_t chunk = 4096;                  // outputs per sweep (16 KB of float results)
-  constexpr std::size_t G = q8_block / q8_group;       // packed rows per block
-  const std::size_t O_pad = w.o_pad(), nb = w.k_blocks(), row_bytes = O_pad * q8_group;
-  const std::int8_t* q = w.i8();
-  alignas(64) float accf[chunk];
-  const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
-  for (std::size_t a0 = o_begin / 16 * 16; a0 < o_end; a0 += chunk) {
-    const std::size_t a1 = std::min(round_up(o_end, 16), a0 + chunk), nv = (a1 - a0) / 16;
-    for (std::size_t j = 0; j < a1 - a0; ++j) accf[j] = bias && a0 + j < o_end && a0 + j >= o_begin ? bias[a0 + j] : 0.0f;
-    for (std::size_t b = 0; b < nb; ++b) {
-      // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
-      __m512i ax[G];
-      __mmask64 negative[G];
-      for (std::size_t g = 0; g < G; ++g) {
-        const __m512i xg = _mm512_xor_si512(_mm512_set1_epi32(load_i32(xq + (b * G + g) * q8_group)), offset);
-        negative[g] = _mm512_movepi8_mask(xg);
-        ax[g] = _mm512_abs_epi8(xg);
-      }
-      const std::int8_t* src = q + (b * G * O_pad + a0) * q8_group;
-      const bool ahead = b + 1 < nb;
-      const __m512 sx = _mm512_set1_ps(xs[b]);
-      const float* sc = w.scale + b * O_pad + a0;
-      for (std::size_t v = 0; v < nv; ++v) {
-        __m512i sum = zero;
-        for (std::size_t g = 0; g < G; ++g) {
-          const std::int8_t* r = src + g * row_bytes + 64 * v;
-          if (ahead) prefetch_line(r + G * row_bytes);
-          const __m512i wv = _mm512_loadu_si512(r);
-          sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));  // q * sign(x)
-        }
-        const __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(sc + 16 * v));
-        _mm512_store_ps(accf + 16 * v, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), _mm512_load_ps(accf + 16 * v)));
-      }
-    }
-    activate(accf, a1 - a0, ep);
-    for (std::size_t o = std::max(a0, o_begin); o < std::min(a1, o_end); ++o) y[o] = accf[o - a0];
-  }
-}
-
-// Blocks [b0, b1) of w added into running sums a[o], o in [o_begin, o_end) (o_begin a multiple of
-// 16), by q8_gemv's steps (see scalar::q8_accumulate): a reduction cut at any block gives the same
-// results. xq / xs: the activations of those blocks.
-inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+// Blocks [b0, b1) of w added into running sums: sums[o - o_begin] for o in [o_begin, o_end)
+// (o_begin a multiple of 16). xq / xs: the activations of those blocks. Each vector of 16 outputs
+// takes a block's eight packed rows (four reduction indices each) into an int32 sum held in a
+// register, then scale and add into the float sums; the block's eight row slices are read front to
+// back side by side, the next block's lines asked for on the way. Integer sums are exact, so the
+// order within a block changes nothing, and a reduction cut at any block gives the same results.
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
   constexpr std::size_t G = q8_block / q8_group;  // packed rows per block
   const std::size_t O_pad = w.o_pad(), nb = w.k_blocks(), row_bytes = O_pad * q8_group;
@@ -115,6 +68,7 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
   const std::int8_t* q = w.i8();
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
   for (std::size_t b = b0; b < b1; ++b) {
+    // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
     __m512i ax[G];
     __mmask64 negative[G];
     for (std::size_t g = 0; g < G; ++g) {
@@ -132,13 +86,30 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
         const std::int8_t* r = src + g * row_bytes + 64 * v;
         if (ahead) prefetch_line(r + G * row_bytes);
         const __m512i wv = _mm512_loadu_si512(r);
-        sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));
+        sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));  // q * sign(x)
       }
       const __m512 s = _mm512_mul_ps(sx, _mm512_loadu_ps(sc + 16 * v));
       const __mmask16 m = v + 1 < nv || rest == 0 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << rest) - 1u);
-      float* out = a + o_begin + 16 * v;
+      float* out = sums + 16 * v;
       _mm512_mask_storeu_ps(out, m, _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), _mm512_maskz_loadu_ps(m, out)));
     }
+  }
+}
+
+// y[o] for o in [o_begin, o_end) (see scalar::q8_gemv): the 16-aligned range that covers them in
+// sweeps, every block into float sums that stay in L1 (q8_accumulate). (Sums kept in memory between
+// rows instead, each row swept whole: 1.1x the 124M decode's time at 2 threads, 1.2x at 1. Sweeps of
+// 4096 outputs, 16 KB runs of each packed row: 0.97-0.98x the decode step of 1024, 1.05x of 512.)
+inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
+                    std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
+  constexpr std::size_t chunk = 4096;  // outputs per sweep (16 KB of float results)
+  alignas(64) float accf[chunk];
+  for (std::size_t a0 = o_begin / 16 * 16; a0 < o_end; a0 += chunk) {
+    const std::size_t a1 = std::min(round_up(o_end, 16), a0 + chunk);
+    for (std::size_t j = 0; j < a1 - a0; ++j) accf[j] = bias && a0 + j < o_end && a0 + j >= o_begin ? bias[a0 + j] : 0.0f;
+    q8_accumulate(xq, xs, w, accf, 0, w.k_blocks(), a0, a1);
+    activate(accf, a1 - a0, ep);
+    for (std::size_t o = std::max(a0, o_begin); o < std::min(a1, o_end); ++o) y[o] = accf[o - a0];
   }
 }
 
@@ -235,9 +206,9 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   scalar::q8_gemv(xq, xs, w, bias, y, o_begin, o_end, Epilogue::none);
   activate(y + o_begin, o_end - o_begin, ep);
 }
-inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
-  scalar::q8_accumulate(xq, xs, w, a, b0, b1, o_begin, o_end);
+  scalar::q8_accumulate(xq, xs, w, sums, b0, b1, o_begin, o_end);
 }
 inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias,
                     float* c, std::size_t ldc, std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {

@@ -130,19 +130,19 @@ inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w
   }
 }
 
-// Blocks [b0, b1) of a Q8 w added into running sums a[o], o in [o_begin, o_end), by q8_gemv's steps:
-// xq / xs hold the activations of those blocks (from quantize_activations of x[32 b0 ...]).
-inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* a, std::size_t b0,
+// Blocks [b0, b1) of a Q8 w added into running sums sums[o - o_begin], o in [o_begin, o_end), by
+// q8_gemv's steps: xq / xs hold the activations of those blocks (quantize_activations of x[32 b0 ..]).
+inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
   for (std::size_t o = o_begin; o < o_end; ++o) {
-    float acc = a[o];
+    float acc = sums[o - o_begin];
     for (std::size_t b = b0; b < b1; ++b) {
       std::int32_t dot = 0;
       for (std::size_t k = b * q8_block; k < (b + 1) * q8_block; ++k)
         dot += (static_cast<std::int32_t>(xq[k - b0 * q8_block]) - 128) * w.i8()[q8_index(w, k, o)];
       acc = std::fma(xs[b - b0] * w.scale[q8_block_index(w, b * q8_block, o)], static_cast<float>(dot), acc);
     }
-    a[o] = acc;
+    sums[o - o_begin] = acc;
   }
 }
 
@@ -175,7 +175,7 @@ inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::
     std::vector<std::uint8_t> xq((b1 - b0) * q8_block);
     std::vector<float> xs(b1 - b0);
     quantize_activations(x + k0, k1 - k0, xq.size(), xq.data(), xs.data());
-    q8_accumulate(xq.data(), xs.data(), w, a, b0, b1, n_begin, n_end);
+    q8_accumulate(xq.data(), xs.data(), w, a + n_begin, b0, b1, n_begin, n_end);
     return;
   }
   for (std::size_t k = k0; k < k1; ++k)
