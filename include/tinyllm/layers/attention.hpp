@@ -44,9 +44,12 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
   };
   const KVCache& kv = cache;
   const std::size_t blocks = (T + query_block - 1) / query_block;
-  // Tiny heads and short contexts run on one thread (see min_parallel_work).
+  // Short contexts of a prompt run on one thread (see min_parallel_work). One query (decoding) goes
+  // to the threads at any length: its heads' cached keys and values are cold (the weights have
+  // streamed through the caches since the layer last ran), so even a few positions mostly wait on
+  // memory, which two cores do side by side.
   const double work = 2.0 * static_cast<double>(T) * static_cast<double>(pos0 + T) * static_cast<double>(C);
-  const std::size_t items = work < 2 * min_parallel_work ? 1 : n_head * blocks;
+  const std::size_t items = T > 1 && work < 2 * min_parallel_work ? 1 : n_head * blocks;
   if (blocks > 1) {  // a head's query blocks may run on different threads: append every head first
     auto heads = [&](std::size_t h0, std::size_t h1) {
       for (std::size_t h = h0; h < h1; ++h) append(h);
@@ -60,7 +63,7 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
     thread_local detail::AlignedBuffer q_buf, o_buf, p_buf;
     q_buf.resize(query_block * hd);
     o_buf.resize(query_block * hd);
-    p_buf.resize(query_block * (pos0 + T));
+    p_buf.resize(std::min(query_block, T) * cap);  // cap, not pos0 + T: decoding does not grow it every step
     for (std::size_t item = b; item < e; ++item) {
       const std::size_t h = item / blocks, t0 = item % blocks * query_block, nq = std::min(query_block, T - t0);
       if (blocks == 1) append(h);  // one item per head: its thread appends it
