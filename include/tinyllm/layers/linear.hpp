@@ -255,13 +255,17 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
 // logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
 // Decoding (a few rows of x): blocks of ~1 MB of E's rows, each taken by whichever thread is free
 // (a fixed split leaves one thread waiting whenever the other is slowed down; the 124M head is 154
-// MB of F32); the logits do not depend on who computes which block.
+// MB of F32); the logits do not depend on who computes which block. A Q8 head is stored for int8
+// dot products, a packed row of 4 bytes per output for every 4 of the C inputs (weight_type.hpp),
+// so a block reads one run from each of C / 4 packed rows: blocks of ~3 MB make the 124M head's
+// runs 14 KB instead of 4.6 (decode step 0.96-0.98x the time).
 template <class Backend>
 void linear_transposed(const WeightView& E, const float* x, std::size_t T, float* logits) {
   const std::size_t V = E.rows, C = E.cols;
   if (T <= small_batch && Backend::num_threads() >= 2 && static_cast<double>(T) * V * C >= 4 * min_parallel_work) {
     const std::size_t row_bytes = static_cast<std::size_t>(static_cast<double>(C) * weight_type_bytes(E.type)) + 1;
-    const std::size_t rows = std::max(column_tile, (std::size_t(1) << 20) / row_bytes / column_tile * column_tile);
+    const std::size_t block_bytes = std::size_t(E.type == WeightType::Q8 ? 3 : 1) << 20;
+    const std::size_t rows = std::max(column_tile, block_bytes / row_bytes / column_tile * column_tile);
     parallel_for_each<Backend>((V + rows - 1) / rows, [&](std::size_t i) {
       kernels::impl::gemv_t(T, x, C, E, logits, V, C, i * rows, std::min(V, (i + 1) * rows));
     });
