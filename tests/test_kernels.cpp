@@ -294,9 +294,9 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
 }
 
 TEST_CASE("gemv_rows: rows wider than one sweep of running sums give each row's gemv result") {
-  // A sweep holds 4096 running sums for one row, up to 32768 for several (32768 / rows columns, whole
-  // lines), the sweeps of a call of equal length: 17000 columns take five sweeps for one row, two for
-  // 2 rows, five for 9, nine for 16.
+  // A sweep holds 4096 running sums for one row (gemv_row: 4096 at a time, then the rest), up to
+  // 32768 for several (32768 / rows columns, whole lines; the sweeps of a call of equal length):
+  // 17000 columns take five sweeps for one row, two for 2 rows, five for 9, nine for 16.
   const std::size_t K = 37, N = 17000;
   for (auto type : all_types) {
     CAPTURE(tinyllm::weight_type_name(type));

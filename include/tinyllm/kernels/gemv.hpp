@@ -27,23 +27,87 @@ inline void with_rows(std::size_t n, Fn&& fn) {
   fn(std::integral_constant<std::size_t, Max>{});
 }
 
-// y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (1..16) and n in [n_begin, n_end).
+// Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
+// in [n_begin, n_end) (a: whole rows of sums, indexed by column; x: indexed by k). The sums hold the
+// bias and the rows before k0, so however a reduction is cut into row ranges, each output is the one
+// fused chain gemv_rows gives: a decode step's threads can take over each other's remaining columns
+// at any row (layers::linear). R rows per step as in gemv_rows for one row of x, the next R rows'
+// lines asked for (up to w's last row). One vector of columns per step for every type: two-byte
+// weights two vectors at a time (twice the fmas in flight per step) streamed slower from memory
+// (124M body, F16 / BF16, 2 threads, AMD EPYC Zen 4: 42-47 -> 47-60 GB/s where a plain read of the
+// same bytes gives 54-63; decode step 0.91-0.93x the time, 0.98-0.99x while the host is slow).
+// Each vector's lines are asked for at its first and its last column: a mapped file's F32 rows
+// start wherever the tensor does (the benchmark's, 32 bytes into a line), so every vector spans two
+// lines (decode step 0.95-1.00x the time, median 0.97, over asking for the first only). For two-byte
+// weights in a converted buffer both are one line, and asking twice still measured 0.95-0.99x.
+template <std::size_t R, class Load>
+inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float* a, std::size_t k0, std::size_t k1,
+                            std::size_t n_begin, std::size_t n_end) {
+  constexpr std::size_t W = simd_width;
+  const std::size_t whole = n_begin + (n_end - n_begin) / W * W;  // columns [whole, n_end) one at a time
+  auto step = [&](std::size_t k, auto rows) {
+    constexpr std::size_t RR = decltype(rows)::value;
+    fbatch xr[RR];
+    for (std::size_t r = 0; r < RR; ++r) xr[r] = fbatch(x[k + r]);
+    const bool ahead = k + 2 * RR <= K;
+    std::size_t c = n_begin;
+    for (; c < whole; c += W) {
+      if (ahead)  // the lines of the vector's first and last column (see above)
+        for (std::size_t r = 0; r < RR; ++r) {
+          w.prefetch(k + RR + r, c);
+          w.prefetch(k + RR + r, c + W - 1);
+        }
+      fbatch wr[RR];
+      for (std::size_t r = 0; r < RR; ++r) wr[r] = w.load(k + r, c);
+      fbatch s = load(a + c);
+      for (std::size_t r = 0; r < RR; ++r) s = fmadd(xr[r], wr[r], s);
+      store(a + c, s);
+    }
+    for (; c < n_end; ++c)
+      for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
+  };
+  std::size_t k = k0;
+  for (; k + R <= k1; k += R) step(k, std::integral_constant<std::size_t, R>{});
+  for (; k < k1; ++k) step(k, std::integral_constant<std::size_t, 1>{});
+}
+
+// y[n] = act(bias[n] + sum_k x[k] * w[k, n]) for n in [n_begin, n_end): one row of x (decoding), by
+// the decode step's kernel, gemv_accumulate, in sweeps of up to 4096 columns whose running sums stay
+// in L1 (16 KB: the 124M body's slice of a thread in one sweep, 0.95x the time of 4 KB sweeps).
+// (This took over from gemv_rows' one-row tiles: F16 / BF16 decoding on one thread 0.81-0.85x the
+// time, F32 the same.) x: [K]; w: [K, N] F32 / F16 / BF16; bias: [N] or null.
+template <std::size_t R, class Load>
+inline void gemv_row(const float* x, const Load& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
+                     std::size_t n_end, Epilogue ep) {
+  constexpr std::size_t chunk = 4096;
+  alignas(64) float sums[chunk];
+  for (std::size_t c0 = n_begin; c0 < n_end; c0 += chunk) {
+    const std::size_t nc = std::min(chunk, n_end - c0);
+    for (std::size_t j = 0; j < nc; ++j) sums[j] = bias ? bias[c0 + j] : 0.0f;
+    Load columns = w;  // w from column c0 on
+    columns.p += c0;
+    gemv_accumulate<R>(x, columns, K, sums, 0, K, 0, nc);
+    activate(sums, nc, ep);
+    for (std::size_t j = 0; j < nc; ++j) y[c0 + j] = sums[j];
+  }
+}
+
+// y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (2..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
 // Rows of w are swept in order, R at a time, so each thread streams its column slice of every row
-// front to back, once for all MX rows of x; the running sums (MX x chunk floats) stay in L1. Each
-// output is one fused chain (bias, then k in order): the same for any MX and R, and the same as gemm's.
+// front to back, once for all MX rows of x. Each output is one fused chain (bias, then k in order):
+// the same for any MX and R, and the same as gemv_row's and gemm's.
 template <std::size_t MX, std::size_t R, class Load>
 inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const float* bias, float* y, std::size_t ldy,
                       std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
-  // floats of each y row per sweep (whole lines): 16 KB of a row for one x row (the 124M body's slice
-  // of a thread in one sweep: 0.95x the time of 4 KB sweeps); for several, running sums of up to
-  // 128 KB, from L2: long runs of each weight row matter more than sums in L1 (the 124M body, F32, 2
-  // threads, 11 / 16 rows: 1.24x / 1.73x a 1-row pass, 1.33x / 1.98x with 32 KB of sums, 1.6x / 2.3x
-  // with 16 KB). Rows of sums are a line longer than that (no two rows' sums 4 KB apart: they would
-  // share L1 sets; 32 KB without the line: 1.42x / 1.73x).
-  constexpr std::size_t chunk = MX == 1 ? 4096 : 32768 / MX / 64 * 64;
+  // floats of each y row per sweep (whole lines): running sums of up to 128 KB, from L2: long runs
+  // of each weight row matter more than sums in L1 (the 124M body, F32, 2 threads, 11 / 16 rows:
+  // 1.24x / 1.73x a 1-row pass, 1.33x / 1.98x with 32 KB of sums, 1.6x / 2.3x with 16 KB). Rows of
+  // sums are a line longer than that (no two rows' sums 4 KB apart: they would share L1 sets; 32 KB
+  // without the line: 1.42x / 1.73x).
+  constexpr std::size_t chunk = 32768 / MX / 64 * 64;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   alignas(64) float acc[MX][chunk + 16];
   // sweeps of equal length (whole vectors), not full ones and a short rest
@@ -95,13 +159,10 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
           }
         }
       };
-      // Vectors per tile: one for one row of x and F32 weights (eight rows of w at a time); for
-      // two-byte weights or several rows of x, as many as the registers hold (AVX-512's 32 or AVX2's
-      // 16) so several independent chains are in flight (F16 / BF16 carry twice the multiply-adds per
-      // byte: one row of F16 from L2, 14 -> 23 G weights/s with four of four rows). The lines ahead
-      // are asked for once per line.
+      // Vectors per tile: as many as the registers hold (AVX-512's 32 or AVX2's 16), so several
+      // independent chains are in flight. The lines ahead are asked for once per line.
       constexpr std::size_t regs = W >= 16 ? 16 : 8;  // for the R x NV weights
-      constexpr std::size_t tile_vectors = MX == 1 && Load::bytes == 4 ? 1 : std::max<std::size_t>(1, regs / R);
+      constexpr std::size_t tile_vectors = std::max<std::size_t>(1, regs / R);
       std::size_t cl = v0;
       for (; cl + tile_vectors * W <= v1; cl += tile_vectors * W)
         tile(cl, std::integral_constant<std::size_t, tile_vectors>{}, tile_vectors > 1 || (cl - v0) % line == 0);
@@ -125,13 +186,13 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   }
 }
 
-// Rows of w per step of gemv_rows: eight for one row of x (a core streams its weights faster: the
-// 124M body's F32 matrices from 2 MB pages, one thread, 20-21 -> 25.5-26 GB/s where a plain read
-// gives 28), four for several (their tiles need the registers).
+// Rows of w per step: eight for one row of x (a core streams its weights faster: the 124M body's F32
+// matrices from 2 MB pages, one thread, 20-21 -> 25.5-26 GB/s where a plain read gives 28), four for
+// several (their tiles need the registers).
 template <std::size_t MX>
 inline constexpr std::size_t gemv_step_rows = MX == 1 ? 8 : 4;
 
-// The same for any number of rows: up to sixteen per sweep of the weights.
+// The same for any number of rows: one (gemv_row), or up to sixteen per sweep of the weights.
 inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
                       std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   if (w.type == WeightType::Q8) {
@@ -144,7 +205,10 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
       float* ym = y + m * ldy;
       auto sweep = [&](auto rows) {
         constexpr std::size_t mx = decltype(rows)::value;
-        gemv_rows<mx, gemv_step_rows<mx>>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
+        if constexpr (mx == 1)
+          gemv_row<gemv_step_rows<1>>(xm, load, bias, ym, K, n_begin, n_end, ep);
+        else
+          gemv_rows<mx, gemv_step_rows<mx>>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
       };
       with_rows<16>(std::min<std::size_t>(16, M - m), sweep);
     }
@@ -155,50 +219,6 @@ inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const Weig
 inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                  std::size_t n_end, Epilogue ep = Epilogue::none) {
   gemv_rows(1, x, 0, w, bias, y, 0, K, n_begin, n_end, ep);
-}
-
-// Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
-// in [n_begin, n_end) (a: whole rows of sums, indexed by column; x: indexed by k). The sums hold the
-// bias and the rows before k0, so however a reduction is cut into row ranges, each output is the one
-// fused chain gemv_rows gives: a decode step's threads can take over each other's remaining columns
-// at any row (layers::linear). R rows per step as in gemv_rows for one row of x, the next R rows'
-// lines asked for (up to w's last row). One vector of columns per step for every type: two-byte
-// weights two vectors at a time (twice the fmas in flight per step) streamed slower from memory
-// (124M body, F16 / BF16, 2 threads, AMD EPYC Zen 4: 42-47 -> 47-60 GB/s where a plain read of the
-// same bytes gives 54-63; decode step 0.91-0.93x the time, 0.98-0.99x while the host is slow).
-// Each vector's lines are asked for at its first and its last column: a mapped file's F32 rows
-// start wherever the tensor does (the benchmark's, 32 bytes into a line), so every vector spans two
-// lines (decode step 0.95-1.00x the time, median 0.97, over asking for the first only). For two-byte
-// weights in a converted buffer both are one line, and asking twice still measured 0.95-0.99x.
-template <std::size_t R, class Load>
-inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float* a, std::size_t k0, std::size_t k1,
-                            std::size_t n_begin, std::size_t n_end) {
-  constexpr std::size_t W = simd_width;
-  const std::size_t whole = n_begin + (n_end - n_begin) / W * W;  // columns [whole, n_end) one at a time
-  auto step = [&](std::size_t k, auto rows) {
-    constexpr std::size_t RR = decltype(rows)::value;
-    fbatch xr[RR];
-    for (std::size_t r = 0; r < RR; ++r) xr[r] = fbatch(x[k + r]);
-    const bool ahead = k + 2 * RR <= K;
-    std::size_t c = n_begin;
-    for (; c < whole; c += W) {
-      if (ahead)  // the lines of the vector's first and last column (see above)
-        for (std::size_t r = 0; r < RR; ++r) {
-          w.prefetch(k + RR + r, c);
-          w.prefetch(k + RR + r, c + W - 1);
-        }
-      fbatch wr[RR];
-      for (std::size_t r = 0; r < RR; ++r) wr[r] = w.load(k + r, c);
-      fbatch s = load(a + c);
-      for (std::size_t r = 0; r < RR; ++r) s = fmadd(xr[r], wr[r], s);
-      store(a + c, s);
-    }
-    for (; c < n_end; ++c)
-      for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
-  };
-  std::size_t k = k0;
-  for (; k + R <= k1; k += R) step(k, std::integral_constant<std::size_t, R>{});
-  for (; k < k1; ++k) step(k, std::integral_constant<std::size_t, 1>{});
 }
 
 // Q8: the blocks of rows [k0, k1) (k0 a multiple of 32; k1 too, or w's last row), their activations
