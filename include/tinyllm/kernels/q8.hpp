@@ -58,8 +58,11 @@ using q8_detail::load_i32;
 // (o_begin a multiple of 16). xq / xs: the activations of those blocks. Each vector of 16 outputs
 // takes a block's eight packed rows (four reduction indices each) into an int32 sum held in a
 // register, then scale and add into the float sums; the block's eight row slices are read front to
-// back side by side, the next block's lines asked for on the way. Integer sums are exact, so the
-// order within a block changes nothing, and a reduction cut at any block gives the same results.
+// back side by side, the next block's lines asked for on the way, at each load's first and last byte
+// as gemv_accumulate does (a mapped pre-quantized file's rows may start mid-line; in a converted
+// buffer both are one line, asked for twice, which measured 0.98x the decode step's time while the
+// host read fast, 4 runs, and 1.00x while slow). Integer sums are exact, so the order within a
+// block changes nothing, and a reduction cut at any block gives the same results.
 inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
   constexpr std::size_t G = q8_block / q8_group;  // packed rows per block
@@ -84,7 +87,10 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
       __m512i sum = zero;
       for (std::size_t g = 0; g < G; ++g) {
         const std::int8_t* r = src + g * row_bytes + 64 * v;
-        if (ahead) prefetch_line(r + G * row_bytes);
+        if (ahead) {  // the lines of the load's first and last byte (see above)
+          prefetch_line(r + G * row_bytes);
+          prefetch_line(r + G * row_bytes + 63);
+        }
         const __m512i wv = _mm512_loadu_si512(r);
         sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));  // q * sign(x)
       }
