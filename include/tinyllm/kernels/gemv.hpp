@@ -30,9 +30,9 @@ inline void with_rows(std::size_t n, Fn&& fn) {
 // Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
 // in [n_begin, n_end) (a: whole rows of sums, indexed by column; x: indexed by k). The sums hold the
 // bias and the rows before k0, so however a reduction is cut into row ranges, each output is the one
-// fused chain gemv_rows gives: a decode step's threads can take over each other's remaining columns
-// at any row (layers::linear). R rows per step as in gemv_rows for one row of x, the next R rows'
-// lines asked for (up to w's last row). One vector of columns per step for every type: two-byte
+// fused chain gemv_row / gemv_rows give: a decode step's threads can take over each other's remaining
+// columns at any row (layers::linear). R rows per step (gemv_step_rows), the next R rows' lines
+// asked for (up to w's last row). One vector of columns per step for every type: two-byte
 // weights two vectors at a time (twice the fmas in flight per step) streamed slower from memory
 // (124M body, F16 / BF16, 2 threads, AMD EPYC Zen 4: 42-47 -> 47-60 GB/s where a plain read of the
 // same bytes gives 54-63; decode step 0.91-0.93x the time, 0.98-0.99x while the host is slow).
@@ -74,8 +74,8 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
 // y[n] = act(bias[n] + sum_k x[k] * w[k, n]) for n in [n_begin, n_end): one row of x (decoding), by
 // the decode step's kernel, gemv_accumulate, in sweeps of up to 4096 columns whose running sums stay
 // in L1 (16 KB: the 124M body's slice of a thread in one sweep, 0.95x the time of 4 KB sweeps).
-// (This took over from gemv_rows' one-row tiles: F16 / BF16 decoding on one thread 0.81-0.85x the
-// time, F32 the same.) x: [K]; w: [K, N] F32 / F16 / BF16; bias: [N] or null.
+// (This took over from gemv_rows' one-row tiles: F16 / BF16 decoding on one thread 0.80-0.85x the
+// time, F32 0.93-0.98x.) x: [K]; w: [K, N] F32 / F16 / BF16; bias: [N] or null.
 template <std::size_t R, class Load>
 inline void gemv_row(const float* x, const Load& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                      std::size_t n_end, Epilogue ep) {
