@@ -2,6 +2,7 @@
 // layers that split them across threads in both backends. Eigen's GEMM is a second reference.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -291,6 +292,49 @@ TEST_CASE("a row alone and the same row in a batch give bitwise the same result,
           }
         }
       }
+}
+
+TEST_CASE("an F32 matrix that starts mid-line (as mapped from a file) gives the bits of an aligned copy") {
+  // The decode kernels read such rows in whole lines (AVX-512: aligned loads put together); rows
+  // whose lines reach outside the matrix (its first and last), the plain way.
+  for (std::size_t R : {5, 16, 40, 300, 768})  // the row length
+    for (std::size_t offset : {1, 3, 8, 15}) {
+      CAPTURE(R);
+      CAPTURE(offset);
+      const std::size_t N = 37;  // rows
+      auto x = random_floats(std::max(R, N), R + 5), wf = random_floats(N * R, N + R), bias = random_floats(R, 7);
+      tinyllm::detail::AlignedBuffer aligned(N * R), shifted(N * R + offset);
+      std::copy(wf.begin(), wf.end(), aligned.data());
+      std::copy(wf.begin(), wf.end(), shifted.data() + offset);
+      tinyllm::WeightView a = tinyllm::f32_matrix(aligned.data(), N, R), s = tinyllm::f32_matrix(shifted.data() + offset, N, R);
+      // the head: gemv_t, row per output
+      a.outputs_are_rows = s.outputs_are_rows = true;
+      std::vector<float> ya(N), ys(N, -1.0f), ref(N);
+      k::simd::gemv_t(1, x.data(), R, a, ya.data(), N, R, 0, N);
+      k::simd::gemv_t(1, x.data(), R, s, ys.data(), N, R, 0, 20);  // two ranges, as two threads would take them
+      k::simd::gemv_t(1, x.data(), R, s, ys.data(), N, R, 20, N);
+      CHECK(std::memcmp(ya.data(), ys.data(), N * sizeof(float)) == 0);
+      k::scalar::gemv_t(1, x.data(), R, s, ref.data(), N, R, 0, N);
+      CHECK(rel_err(ys.data(), ref.data(), N) < 1e-5);
+      // a linear layer: x @ W, W [N, R]; whole, in column ranges (one starting mid-vector), and in
+      // row ranges carried on in running sums (a decode step's halves and handovers)
+      a.outputs_are_rows = s.outputs_are_rows = false;
+      std::vector<float> la(R), ls(R, -1.0f), lr(R), sums(R), sums_a(R);
+      k::simd::gemv(x.data(), a, bias.data(), la.data(), N, 0, R, k::Epilogue::gelu_new);
+      k::simd::gemv(x.data(), s, bias.data(), ls.data(), N, 0, R / 2 + 1, k::Epilogue::gelu_new);
+      k::simd::gemv(x.data(), s, bias.data(), ls.data(), N, R / 2 + 1, R, k::Epilogue::gelu_new);
+      CHECK(std::memcmp(la.data(), ls.data(), R * sizeof(float)) == 0);
+      k::scalar::gemv(x.data(), s, bias.data(), lr.data(), N, 0, R, k::Epilogue::gelu_new);
+      CHECK(rel_err(ls.data(), lr.data(), R) < 1e-5);
+      std::copy(bias.begin(), bias.end(), sums.begin());
+      std::copy(bias.begin(), bias.end(), sums_a.begin());
+      k::simd::gemv_accumulate(x.data(), a, sums_a.data(), 0, N, 0, R);
+      k::simd::gemv_accumulate(x.data(), s, sums.data(), 0, 11, 0, R);
+      k::simd::gemv_accumulate(x.data(), s, sums.data(), 11, N, 0, R / 3);
+      k::simd::gemv_accumulate(x.data(), s, sums.data(), 11, 30, R / 3, R);
+      k::simd::gemv_accumulate(x.data(), s, sums.data(), 30, N, R / 3, R);
+      CHECK(std::memcmp(sums_a.data(), sums.data(), R * sizeof(float)) == 0);
+    }
 }
 
 TEST_CASE("gemv_rows: rows wider than one sweep of running sums give each row's gemv result") {

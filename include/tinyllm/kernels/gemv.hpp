@@ -7,6 +7,7 @@
 #include <algorithm>  // std::min
 #include <cmath>      // std::fma
 #include <cstddef>    // std::size_t
+#include <cstdint>    // std::uintptr_t
 #include <type_traits>  // std::integral_constant, std::decay_t
 
 #include "../error.hpp"     // TINYLLM_ASSERT
@@ -26,6 +27,71 @@ inline void with_rows(std::size_t n, Fn&& fn) {
     if (n < Max) return with_rows<Max - 1>(n, fn);
   fn(std::integral_constant<std::size_t, Max>{});
 }
+
+// F32 rows that start mid-line, read in whole lines (AVX-512). A mapped file's tensors start
+// wherever its header ends (the benchmark's 32 bytes into a line), so each 64-byte load of such a row
+// spans two lines: two-thread reads of 64-byte loads 32 bytes into a line gave ~0.75x the rate of
+// aligned ones while the host read fast (51-57 against 73-85 GB/s), and loads spanning lines left
+// the decode kernels short of a plain read. Here each line is loaded once, aligned, and each vector
+// of the row put together from two of them (vpermt2ps). The products and their order are those of
+// the plain loads, so the bits are too. Both return false, doing nothing, for a row that starts on
+// a line (plain loads are whole lines already) or whose lines reach outside [begin, end) (a
+// matrix's first and last rows can: a heap buffer's neighbours are not ours to read).
+namespace gemv_detail {
+
+#if TINYLLM_SIMD_512
+// The line `row` starts in, or null (see above) if the n_vectors * 16 floats from `row` are not to
+// be read by lines.
+inline const float* first_line(const float* row, std::size_t n_vectors, const float* begin, const float* end) {
+  auto address = [](const float* p) { return reinterpret_cast<std::uintptr_t>(p); };
+  const std::uintptr_t line = address(row) / 64 * 64, last = line + (n_vectors + 1) * 64;
+  if (line == address(row) || address(row) % sizeof(float) != 0 || line < address(begin) || last > address(end))
+    return nullptr;
+  return row - (address(row) - line) / sizeof(float);
+}
+
+// vpermt2ps's indices: lanes off..15 of one line, then 0..off-1 of the next
+inline __m512i line_shift(const float* row, const float* line) {
+  return _mm512_add_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                          _mm512_set1_epi32(static_cast<int>(row - line)));
+}
+
+// a[j] = fma(x, row[j], a[j]) for j < n_vectors * 16 (gemv_accumulate's step for one row)
+inline bool axpy_by_lines(float x, const float* row, std::size_t n_vectors, const float* begin, const float* end,
+                          float* a) {
+  const float* line = first_line(row, n_vectors, begin, end);
+  if (!line) return false;
+  const __m512i take = line_shift(row, line);
+  const __m512 xv = _mm512_set1_ps(x);
+  __m512 lo = _mm512_load_ps(line);
+  for (std::size_t j = 0; j < n_vectors; ++j) {
+    const __m512 hi = _mm512_load_ps(line + 16 * (j + 1));
+    _mm512_storeu_ps(a + 16 * j, _mm512_fmadd_ps(xv, _mm512_permutex2var_ps(lo, take, hi), _mm512_loadu_ps(a + 16 * j)));
+    lo = hi;
+  }
+  return true;
+}
+
+// *y = x . row[0:K] (dot_block<1, 1>'s chain: one vector of sums in k order, reduce_add, the tail)
+inline bool dot_by_lines(const float* x, const float* row, std::size_t K, const float* begin, const float* end, float* y) {
+  const std::size_t kv = K - K % 16;
+  const float* line = first_line(row, kv / 16, begin, end);
+  if (!line) return false;
+  const __m512i take = line_shift(row, line);
+  __m512 acc = _mm512_setzero_ps(), lo = _mm512_load_ps(line);
+  for (std::size_t k = 0; k < kv; k += 16) {
+    const __m512 hi = _mm512_load_ps(line + k + 16);
+    acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_permutex2var_ps(lo, take, hi), acc);
+    lo = hi;
+  }
+  float s = reduce_add(fbatch(acc));
+  for (std::size_t k = kv; k < K; ++k) s = fmadd(x[k], row[k], s);
+  *y = s;
+  return true;
+}
+#endif
+
+}  // namespace gemv_detail
 
 // Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
 // in [n_begin, n_end) (a: whole rows of sums, indexed by column; x: indexed by k). The sums hold the
@@ -66,6 +132,24 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
     for (; c < n_end; ++c)
       for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
   };
+#if TINYLLM_SIMD_512
+  // F32 rows that start mid-line: one row at a time, in whole lines, without software prefetch (a
+  // single stream in memory order, which the hardware prefetchers follow; see gemv_detail above).
+  if constexpr (std::is_same_v<Load, LoadF32>) {
+    const std::size_t vectors = (n_end - n_begin) / W;
+    if (vectors > 0 && (reinterpret_cast<std::uintptr_t>(w.p + n_begin) % 64 != 0 || w.ld % W != 0)) {
+      for (std::size_t k = k0; k < k1; ++k) {
+        const float* row = w.p + k * w.ld;
+        if (!gemv_detail::axpy_by_lines(x[k], row + n_begin, vectors, w.begin, w.end, a + n_begin)) {
+          step(k, std::integral_constant<std::size_t, 1>{});
+          continue;
+        }
+        for (std::size_t c = whole; c < n_end; ++c) a[c] = fmadd(x[k], row[c], a[c]);
+      }
+      return;
+    }
+  }
+#endif
   std::size_t k = k0;
   for (; k + R <= k1; k += R) step(k, std::integral_constant<std::size_t, R>{});
   for (; k < k1; ++k) step(k, std::integral_constant<std::size_t, 1>{});
@@ -307,7 +391,10 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
 // rows of w at a time, each streamed once front to back and used for up to three rows of x. For one
 // row of x: F32 rows one after the other, without software prefetch: w is then read in memory order,
 // which the hardware prefetchers follow best (the 124M head from 2 MB pages, one thread: 20 -> 29.5
-// GB/s, a plain read 31); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
+// GB/s, a plain read 31), and with AVX-512 in whole lines where rows start mid-line (gemv_detail::dot_by_lines:
+// the benchmark's mapped head, 2 threads, 3.0 -> 2.2 ms while the host reads fast, 4.7 -> 4.0 while
+// it is slow; a plain read of 64-byte loads 32 bytes into a line gives ~0.8x what aligned loads
+// do); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
 // carry twice the multiply-adds per byte; from L2, 12 -> 22 G weights/s; one row at a time: 0.85x
 // that from memory). More than twelve rows of x (the logits of
 // a whole text): rows of w in groups of ~256 KB (L2), each group against eight rows of x at a time
@@ -322,9 +409,16 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
   with_loader(w, [&](const auto& load) {
     constexpr std::size_t bytes = std::decay_t<decltype(load)>::bytes;
     std::size_t n = n_begin;
-    if (M == 1 && bytes == 4) {
-      for (; n < n_end; ++n) gemv_detail::dot_block<1, 1, false>(x, ldx, load, n, n_end, y + n, ldy, K);
-      return;
+    if constexpr (bytes == 4) {
+      if (M == 1) {
+        for (; n < n_end; ++n) {
+#if TINYLLM_SIMD_512
+          if (gemv_detail::dot_by_lines(x, load.p + n * load.ld, K, load.begin, load.end, y + n)) continue;
+#endif
+          gemv_detail::dot_block<1, 1, false>(x, ldx, load, n, n_end, y + n, ldy, K);
+        }
+        return;
+      }
     }
     if (M == 1)
       for (; n + 8 <= n_end; n += 8) gemv_detail::dot_block<8, 1>(x, ldx, load, n, n_end, y + n, ldy, K);

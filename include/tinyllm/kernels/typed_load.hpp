@@ -32,6 +32,8 @@ struct LoadF32 {
   static constexpr std::size_t bytes = 4;
   const float* p;
   std::size_t ld;
+  const float* begin = nullptr;  // the matrix's floats [begin, end), which reads by whole lines keep to
+  const float* end = nullptr;    // (gemv.hpp; p may point into it: a kernel's columns from c0)
   fbatch load(std::size_t r, std::size_t c) const { return kernels::load(p + r * ld + c); }
   float at(std::size_t r, std::size_t c) const { return p[r * ld + c]; }
   void prefetch(std::size_t r, std::size_t c) const { prefetch_line(p + r * ld + c); }
@@ -88,7 +90,7 @@ decltype(auto) with_loader(const WeightView& w, Fn&& fn) {
     case WeightType::F32:
     case WeightType::Q8: break;
   }
-  return fn(LoadF32{w.f32(), w.cols});
+  return fn(LoadF32{w.f32(), w.cols, w.f32(), w.f32() + w.rows * w.cols});
 }
 
 }  // namespace simd
