@@ -334,6 +334,16 @@ TEST_CASE("an F32 matrix that starts mid-line (as mapped from a file) gives the 
       k::simd::gemv_accumulate(x.data(), s, sums.data(), 11, 30, R / 3, R);
       k::simd::gemv_accumulate(x.data(), s, sums.data(), 30, N, R / 3, R);
       CHECK(std::memcmp(sums_a.data(), sums.data(), R * sizeof(float)) == 0);
+      // a few rows of x at once (batches, speculative passes), from column 0 and from column 3
+      for (std::size_t rows : {2, 4, 5}) {
+        std::vector<float> ba(rows * R), bs(rows * R, -1.0f);
+        auto xs = random_floats(rows * N, rows);
+        for (std::size_t c0 : {std::size_t(0), std::min<std::size_t>(3, R - 1)}) {
+          k::simd::gemv_rows(rows, xs.data(), N, a, bias.data(), ba.data(), R, N, c0, R, k::Epilogue::gelu_new);
+          k::simd::gemv_rows(rows, xs.data(), N, s, bias.data(), bs.data(), R, N, c0, R, k::Epilogue::gelu_new);
+          CHECK(std::memcmp(ba.data(), bs.data(), rows * R * sizeof(float)) == 0);
+        }
+      }
     }
 }
 

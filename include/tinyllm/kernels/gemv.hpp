@@ -176,6 +176,16 @@ inline void gemv_row(const float* x, const Load& w, const float* bias, float* y,
   }
 }
 
+// The first column from c whose elements start a vector's bytes in memory in every row of w (rows a
+// whole number of vectors apart), else the first multiple of the vector width from c.
+template <class Load>
+inline std::size_t first_vector_column(const Load& w, std::size_t c) {
+  constexpr std::size_t W = simd_width, vector_bytes = W * Load::bytes;
+  const std::size_t past = reinterpret_cast<std::uintptr_t>(w.p + c) % vector_bytes;
+  if (w.ld * Load::bytes % vector_bytes != 0 || past % Load::bytes != 0) return (c + W - 1) / W * W;
+  return c + (vector_bytes - past) % vector_bytes / Load::bytes;
+}
+
 // y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (2..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
@@ -193,23 +203,33 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   // without the line: 1.42x / 1.73x).
   constexpr std::size_t chunk = 32768 / MX / 64 * 64;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
-  alignas(64) float acc[MX][chunk + 16];
+  alignas(64) float acc[MX][chunk + 16];  // a line more than a sweep: the sums start where v0's do in a line
   // sweeps of equal length (whole vectors), not full ones and a short rest
   const std::size_t sweeps = (n_end - n_begin + chunk - 1) / chunk;
   const std::size_t step = sweeps ? ((n_end - n_begin + sweeps - 1) / sweeps + 15) / 16 * 16 : chunk;
   for (std::size_t c0 = n_begin; c0 < n_end; c0 += step) {
     const std::size_t nc = std::min(step, n_end - c0);
-    // columns [c0, v0) and [v1, c0 + nc) one at a time; between them batches at multiples of W
-    const std::size_t v0 = std::min(c0 + nc, (c0 + W - 1) / W * W), v1 = std::max(v0, (c0 + nc) / W * W);
+    // columns [c0, v0) and [v1, c0 + nc) one at a time; between them whole vectors. For up to four
+    // rows of x these start where w's rows reach a vector boundary in memory, so no load spans two
+    // lines (rows that start mid-line, as a mapped file's F32 ones: the 124M body at 2 threads, 2 / 4
+    // rows, 37-39 / 22-26 -> 43-45 / 32-38 GB/s); with more rows each load serves more of them and
+    // the columns left one at a time cost more (6 / 12 / 16 rows: 0.95 / 0.8 / 0.85x the rate), so
+    // vectors start at multiples of the width. The sums of column v0 start a line.
+    const std::size_t v0 = std::min(c0 + nc, MX <= 4 ? first_vector_column(w, c0) : (c0 + W - 1) / W * W);
+    const std::size_t v1 = v0 + (c0 + nc - v0) / W * W;
+    float* sums[MX];
+    for (std::size_t m = 0; m < MX; ++m) sums[m] = acc[m] + (16 - (v0 - c0) % 16) % 16;
     for (std::size_t m = 0; m < MX; ++m)
-      for (std::size_t j = 0; j < nc; ++j) acc[m][j] = bias ? bias[c0 + j] : 0.0f;
+      for (std::size_t j = 0; j < nc; ++j) sums[m][j] = bias ? bias[c0 + j] : 0.0f;
     auto scalar_columns = [&](std::size_t k, std::size_t rows) {
-      auto column = [&](std::size_t c) {
-        for (std::size_t m = 0; m < MX; ++m) {
-          float a = acc[m][c - c0];
-          for (std::size_t r = 0; r < rows; ++r) a = fmadd(x[m * ldx + k + r], w.at(k + r, c), a);
-          acc[m][c - c0] = a;
+      auto column = [&](std::size_t c) {  // each weight loaded once, for all MX rows of x
+        float a[MX];
+        for (std::size_t m = 0; m < MX; ++m) a[m] = sums[m][c - c0];
+        for (std::size_t r = 0; r < rows; ++r) {
+          const float wv = w.at(k + r, c);
+          for (std::size_t m = 0; m < MX; ++m) a[m] = fmadd(x[m * ldx + k + r], wv, a[m]);
         }
+        for (std::size_t m = 0; m < MX; ++m) sums[m][c - c0] = a[m];
       };
       for (std::size_t c = c0; c < v0; ++c) column(c);
       for (std::size_t c = v1; c < c0 + nc; ++c) column(c);
@@ -235,7 +255,7 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
           const float* xm = x + m * ldx + k;
           fbatch xr[R];
           for (std::size_t r = 0; r < R; ++r) xr[r] = fbatch(xm[r]);
-          float* am = acc[m] + (cl - c0);
+          float* am = sums[m] + (cl - c0);
           for (std::size_t v = 0; v < NV; ++v) {
             fbatch a = load(am + v * W);
             for (std::size_t r = 0; r < R; ++r) a = fmadd(xr[r], wr[r][v], a);
@@ -257,15 +277,15 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
       for (std::size_t c = v0; c < v1; c += W) {
         const fbatch w0 = w.load(k, c);
         for (std::size_t m = 0; m < MX; ++m) {
-          float* am = acc[m] + (c - c0);
+          float* am = sums[m] + (c - c0);
           store(am, fmadd(fbatch(x[m * ldx + k]), w0, load(am)));
         }
       }
       if (v0 - c0 + (c0 + nc - v1)) scalar_columns(k, 1);
     }
     for (std::size_t m = 0; m < MX; ++m) {
-      activate(acc[m], nc, ep);
-      for (std::size_t j = 0; j < nc; ++j) y[m * ldy + c0 + j] = acc[m][j];
+      activate(sums[m], nc, ep);
+      for (std::size_t j = 0; j < nc; ++j) y[m * ldy + c0 + j] = sums[m][j];
     }
   }
 }
