@@ -56,9 +56,10 @@ inline __m512i line_shift(const float* row, const float* line) {
                           _mm512_set1_epi32(static_cast<int>(row - line)));
 }
 
-// a[j] = fma(x, row[j], a[j]) for j < n_vectors * 16 (gemv_accumulate's step for one row)
+// a[j] = fma(x, row[j], a[j]) for j < n_vectors * 16 (gemv_accumulate's step for one row); each
+// line read asks for the line `ahead` floats on (to L2; 0: none).
 inline bool axpy_by_lines(float x, const float* row, std::size_t n_vectors, const float* begin, const float* end,
-                          float* a) {
+                          float* a, std::size_t ahead) {
   const float* line = first_line(row, n_vectors, begin, end);
   if (!line) return false;
   const __m512i take = line_shift(row, line);
@@ -66,14 +67,17 @@ inline bool axpy_by_lines(float x, const float* row, std::size_t n_vectors, cons
   __m512 lo = _mm512_load_ps(line);
   for (std::size_t j = 0; j < n_vectors; ++j) {
     const __m512 hi = _mm512_load_ps(line + 16 * (j + 1));
+    if (ahead) prefetch_line(line + 16 * (j + 1) + ahead);
     _mm512_storeu_ps(a + 16 * j, _mm512_fmadd_ps(xv, _mm512_permutex2var_ps(lo, take, hi), _mm512_loadu_ps(a + 16 * j)));
     lo = hi;
   }
   return true;
 }
 
-// *y = x . row[0:K] (dot_block<1, 1>'s chain: one vector of sums in k order, reduce_add, the tail)
-inline bool dot_by_lines(const float* x, const float* row, std::size_t K, const float* begin, const float* end, float* y) {
+// *y = x . row[0:K] (dot_block<1, 1>'s chain: one vector of sums in k order, reduce_add, the tail);
+// the lines `ahead` floats on asked for as in axpy_by_lines.
+inline bool dot_by_lines(const float* x, const float* row, std::size_t K, const float* begin, const float* end, float* y,
+                         std::size_t ahead) {
   const std::size_t kv = K - K % 16;
   const float* line = first_line(row, kv / 16, begin, end);
   if (!line) return false;
@@ -81,6 +85,7 @@ inline bool dot_by_lines(const float* x, const float* row, std::size_t K, const 
   __m512 acc = _mm512_setzero_ps(), lo = _mm512_load_ps(line);
   for (std::size_t k = 0; k < kv; k += 16) {
     const __m512 hi = _mm512_load_ps(line + k + 16);
+    if (ahead) prefetch_line(line + k + 16 + ahead);
     acc = _mm512_fmadd_ps(_mm512_loadu_ps(x + k), _mm512_permutex2var_ps(lo, take, hi), acc);
     lo = hi;
   }
@@ -133,14 +138,19 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
       for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
   };
 #if TINYLLM_SIMD_512
-  // F32 rows that start mid-line: one row at a time, in whole lines, without software prefetch (a
-  // single stream in memory order, which the hardware prefetchers follow; see gemv_detail above).
+  // F32 rows that start mid-line: one row at a time, in whole lines (see gemv_detail above), each
+  // line asking for its column's line four rows on, to L2. (That prefetch: decode step 0.89-0.92x
+  // the time on an Intel Xeon (Emerald Rapids, 2 threads, 25-40 interleaved rounds; 2-8 rows on
+  // alike); on an AMD EPYC, Zen 4, whole lines without it had measured faster than eight rows at a
+  // time with it.)
   if constexpr (std::is_same_v<Load, LoadF32>) {
     const std::size_t vectors = (n_end - n_begin) / W;
     if (vectors > 0 && (reinterpret_cast<std::uintptr_t>(w.p + n_begin) % 64 != 0 || w.ld % W != 0)) {
+      constexpr std::size_t rows_ahead = 4;
       for (std::size_t k = k0; k < k1; ++k) {
         const float* row = w.p + k * w.ld;
-        if (!gemv_detail::axpy_by_lines(x[k], row + n_begin, vectors, w.begin, w.end, a + n_begin)) {
+        const std::size_t ahead = k + rows_ahead < K ? rows_ahead * w.ld : 0;
+        if (!gemv_detail::axpy_by_lines(x[k], row + n_begin, vectors, w.begin, w.end, a + n_begin, ahead)) {
           step(k, std::integral_constant<std::size_t, 1>{});
           continue;
         }
@@ -409,12 +419,13 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
 // y[m, n] = sum_k x[m, k] * w[n, k] for m < M and n in [n_begin, n_end): rows of x against a matrix
 // stored row per output (w: [N, K], any WeightType), like the tied head wte ([vocab, n_embd]). Four
 // rows of w at a time, each streamed once front to back and used for up to three rows of x. For one
-// row of x: F32 rows one after the other, without software prefetch: w is then read in memory order,
-// which the hardware prefetchers follow best (the 124M head from 2 MB pages, one thread: 20 -> 29.5
+// row of x: F32 rows one after the other, so w is read in memory order, which the hardware
+// prefetchers follow best (the 124M head from 2 MB pages, one thread, AMD EPYC Zen 4: 20 -> 29.5
 // GB/s, a plain read 31), and with AVX-512 in whole lines where rows start mid-line (gemv_detail::dot_by_lines:
 // the benchmark's mapped head, 2 threads, 3.0 -> 2.2 ms while the host reads fast, 4.7 -> 4.0 while
 // it is slow; a plain read of 64-byte loads 32 bytes into a line gives ~0.8x what aligned loads
-// do); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
+// do), asking for the line 16 KB on (to L2) as each line is read: on an Intel Xeon (Emerald
+// Rapids) a decode step 0.95x the time (4-32 KB alike); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
 // carry twice the multiply-adds per byte; from L2, 12 -> 22 G weights/s; one row at a time: 0.85x
 // that from memory). More than twelve rows of x (the logits of
 // a whole text): rows of w in groups of ~256 KB (L2), each group against eight rows of x at a time
@@ -433,7 +444,8 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
       if (M == 1) {
         for (; n < n_end; ++n) {
 #if TINYLLM_SIMD_512
-          if (gemv_detail::dot_by_lines(x, load.p + n * load.ld, K, load.begin, load.end, y + n)) continue;
+          const std::size_t ahead = n + 1 < n_end ? std::min<std::size_t>(4096, (n_end - n - 1) * load.ld) : 0;
+          if (gemv_detail::dot_by_lines(x, load.p + n * load.ld, K, load.begin, load.end, y + n, ahead)) continue;
 #endif
           gemv_detail::dot_block<1, 1, false>(x, ldx, load, n, n_end, y + n, ldy, K);
         }
