@@ -140,6 +140,18 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
     for (; c < n_end; ++c)
       for (std::size_t r = 0; r < RR; ++r) a[c] = fmadd(x[k + r], w.at(k + r, c), a[c]);
   };
+  // Row k alone, each line asking for its column's line rows_ahead rows on (see the paths below).
+  constexpr std::size_t rows_ahead = 4, line = std::max(W, 64 / Load::bytes);
+  auto row = [&](std::size_t k) {
+    const fbatch xk(x[k]);
+    const bool ahead = k + rows_ahead < K;
+    std::size_t c = n_begin;
+    for (; c < whole; c += W) {
+      if (ahead && (c - n_begin) % line == 0) w.prefetch(k + rows_ahead, c);
+      store(a + c, fmadd(xk, w.load(k, c), load(a + c)));
+    }
+    for (; c < n_end; ++c) a[c] = fmadd(x[k], w.at(k, c), a[c]);
+  };
 #if TINYLLM_SIMD_512
   // F32 rows that start mid-line: one row at a time, in whole lines (see gemv_detail above), each
   // line asking for its column's line four rows on, to L2. (That prefetch: decode step 0.89-0.92x
@@ -149,15 +161,14 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
   if constexpr (std::is_same_v<Load, LoadF32>) {
     const std::size_t vectors = (n_end - n_begin) / W;
     if (vectors > 0 && (reinterpret_cast<std::uintptr_t>(w.p + n_begin) % 64 != 0 || w.ld % W != 0)) {
-      constexpr std::size_t rows_ahead = 4;
       for (std::size_t k = k0; k < k1; ++k) {
-        const float* row = w.p + k * w.ld;
+        const float* wk = w.p + k * w.ld;
         const std::size_t ahead = k + rows_ahead < K ? rows_ahead * w.ld : 0;
-        if (!gemv_detail::axpy_by_lines(x[k], row + n_begin, vectors, w.begin, w.end, a + n_begin, ahead)) {
-          step(k, std::integral_constant<std::size_t, 1>{});
+        if (!gemv_detail::axpy_by_lines(x[k], wk + n_begin, vectors, w.begin, w.end, a + n_begin, ahead)) {
+          row(k);  // a first or last row whose lines reach outside the matrix
           continue;
         }
-        for (std::size_t c = whole; c < n_end; ++c) a[c] = fmadd(x[k], row[c], a[c]);
+        for (std::size_t c = whole; c < n_end; ++c) a[c] = fmadd(x[k], wk[c], a[c]);
       }
       return;
     }
@@ -168,17 +179,7 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
   // step, F16 0.98-0.99x (Intel Xeon, Emerald Rapids, 2 threads, 40 interleaved rounds, twice each;
   // eight rows on measured alike).
   if constexpr (Load::bytes == 2) {
-    constexpr std::size_t line = 64 / Load::bytes, rows_ahead = 4;
-    for (std::size_t k = k0; k < k1; ++k) {
-      const fbatch xk(x[k]);
-      const bool ahead = k + rows_ahead < K;
-      std::size_t c = n_begin;
-      for (; c < whole; c += W) {
-        if (ahead && (c - n_begin) % line == 0) w.prefetch(k + rows_ahead, c);
-        store(a + c, fmadd(xk, w.load(k, c), load(a + c)));
-      }
-      for (; c < n_end; ++c) a[c] = fmadd(x[k], w.at(k, c), a[c]);
-    }
+    for (std::size_t k = k0; k < k1; ++k) row(k);
     return;
   }
   std::size_t k = k0;
