@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <limits>
 #include <thread>
 
 #include <Eigen/Core>
@@ -76,6 +77,73 @@ TEST_CASE("elementwise kernels equal their scalar twins (tails, unaligned starts
       k::scalar::axpy(0.37f, x.data() + off, ys2.data() + off, n);
       k::simd::axpy(0.37f, x.data() + off, yv2.data() + off, n);
       CHECK(rel_err(yv2.data() + off, ys2.data() + off, n) < 1e-6);
+    }
+}
+
+TEST_CASE("argmax: the first largest, as the scalar twin and std::max_element find it") {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (std::size_t n : {1, 2, 15, 16, 17, 31, 32, 33, 100, 1027, 50257})
+    for (std::size_t off : {0, 3}) {
+      CAPTURE(n);
+      CAPTURE(off);
+      auto x = random_floats(n + off, n + off, 10.0f);
+      const float* p = x.data() + off;
+      const auto first = static_cast<std::size_t>(std::max_element(p, p + n) - p);
+      CHECK(k::simd::argmax(p, n) == first);
+      CHECK(k::scalar::argmax(p, n) == first);
+      if (n >= 3) {  // the largest value twice, the later copy in a later vector: the first one wins
+        x[off + n - 1] = x[off + n / 3] = 100.0f;
+        CHECK(k::simd::argmax(p, n) == n / 3);
+        x[off + n / 3] = 1.0f;
+        CHECK(k::simd::argmax(p, n) == n - 1);
+      }
+      std::vector<float> same(n, -inf);  // every score masked: the first
+      CHECK(k::simd::argmax(same.data(), n) == 0);
+      if (n >= 2) {
+        same[n - 1] = nan;  // a NaN is passed over, like the twin's comparisons pass it
+        same[n / 2] = -1.0f;
+        CHECK(k::simd::argmax(same.data(), n) == k::scalar::argmax(same.data(), n));
+        CHECK(k::simd::argmax(same.data(), n) == n / 2);
+        same[0] = nan;  // ... unless it comes first
+        CHECK(k::simd::argmax(same.data(), n) == 0);
+        CHECK(k::scalar::argmax(same.data(), n) == 0);
+        std::vector<float> zeros(n, 0.0f);  // +0 after -0 is not larger
+        zeros[0] = -0.0f;
+        CHECK(k::simd::argmax(zeros.data(), n) == 0);
+      }
+    }
+  CHECK(k::simd::argmax(nullptr, 0) == 0);
+}
+
+TEST_CASE("quantize_activations: the vector form equals the scalar twin bitwise") {
+  for (std::size_t K : {1, 5, 31, 32, 33, 64, 100, 768, 3072})
+    for (std::size_t extra : {0, 32}) {  // padding blocks beyond K
+      CAPTURE(K);
+      CAPTURE(extra);
+      const std::size_t K_pad = (K + 31) / 32 * 32 + extra, nb = K_pad / 32;
+      auto x = random_floats(K, K * 3 + extra, 4.0f);
+      if (K >= 64) {
+        for (std::size_t i = 0; i < 32; ++i) x[i] = 0.0f;  // a block of zeros: scale 0
+        x[32] = 127.0f;  // a block with scale 1: halves round to even, both signs
+        for (std::size_t i = 33; i < 64; ++i) x[i] = (static_cast<float>(i) - 48.0f) + 0.5f;
+      }
+      std::vector<std::uint8_t> qs(K_pad, 7), qv(K_pad, 9);
+      std::vector<float> ss(nb, -1.0f), sv(nb, -2.0f);
+      k::scalar::quantize_activations(x.data(), K, K_pad, qs.data(), ss.data());
+      k::simd::quantize_activations(x.data(), K, K_pad, qv.data(), sv.data());
+      CHECK(qs == qv);
+      CHECK(ss == sv);
+      if (K >= 64) {
+        CHECK(ss[0] == 0.0f);
+        CHECK(ss[1] == 1.0f);
+        CHECK(int(qv[47]) - 128 == 0);   // -0.5 -> 0
+        CHECK(int(qv[48]) - 128 == 0);   // 0.5 -> 0
+        CHECK(int(qv[49]) - 128 == 2);   // 1.5 -> 2
+        CHECK(int(qv[50]) - 128 == 2);   // 2.5 -> 2
+        CHECK(int(qv[45]) - 128 == -2);  // -2.5 -> -2
+        CHECK(int(qv[44]) - 128 == -4);  // -3.5 -> -4
+      }
+      for (std::size_t k2 = K; k2 < K_pad; ++k2) CHECK(int(qv[k2]) == 128);  // padding is zero
     }
 }
 

@@ -1,6 +1,6 @@
 // Choosing the next token from processed scores: greedy argmax, multinomial sampling from a seeded,
 // platform-independent random stream, and the log-probabilities reported with each token.
-// Depends on generation/config.hpp and generation/processors.hpp.
+// Depends on generation/config.hpp, generation/processors.hpp and kernels/ (argmax).
 #pragma once
 
 #include <algorithm>  // std::partial_sort, std::min
@@ -12,6 +12,7 @@
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
+#include "../kernels/kernels.hpp"  // argmax
 #include "config.hpp"
 #include "output.hpp"
 #include "processors.hpp"
@@ -19,12 +20,7 @@
 namespace tinyllm::detail {
 
 // Index of the largest score; the first one on ties (what torch.argmax returns).
-inline int argmax(const float* scores, std::size_t n) {
-  std::size_t best = 0;
-  for (std::size_t i = 1; i < n; ++i)
-    if (scores[i] > scores[best]) best = i;
-  return static_cast<int>(best);
-}
+inline int argmax(const float* scores, std::size_t n) { return static_cast<int>(kernels::impl::argmax(scores, n)); }
 
 // The random stream of return sequence r of a prompt: std::mt19937_64 seeded from
 // std::seed_seq{seed low 32 bits, seed high 32 bits, r}. Both are specified bit for bit by the C++

@@ -3,7 +3,7 @@
 #pragma once
 
 #include <algorithm>  // std::min
-#include <cmath>    // std::sqrt
+#include <cmath>    // std::sqrt, std::isnan
 #include <cstddef>  // std::size_t
 
 #include "reference.hpp"  // Epilogue, scalar twins for tails
@@ -86,6 +86,30 @@ inline void softmax(float* x, std::size_t n) {
   const fbatch vinv(inv);
   for (std::size_t i = 0; i < nv; i += W) store(x + i, load(x + i) * vinv);
   for (std::size_t i = nv; i < n; ++i) x[i] *= inv;
+}
+
+// Index of the largest of x[0:n], the first on ties, NaNs passed over unless x[0] is one (as the
+// scalar twin): the largest value in vectors, then the first place that holds it (+0 and -0 equal,
+// as the twin's comparisons find them). The logits of the 124M vocabulary: one pass of ~200 KB.
+inline std::size_t argmax(const float* x, std::size_t n) {
+  constexpr std::size_t W = simd_width;
+  if (n == 0 || std::isnan(x[0])) return 0;
+  fbatch m0(x[0]), m1(x[0]);  // never NaN: a lane takes v only where v > it
+  std::size_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {
+    const fbatch a = load(x + i), b = load(x + i + W);
+    m0 = xsimd::select(a > m0, a, m0);
+    m1 = xsimd::select(b > m1, b, m1);
+  }
+  float best = reduce_max(xsimd::select(m1 > m0, m1, m0));
+  for (std::size_t j = i; j < n; ++j) best = x[j] > best ? x[j] : best;
+  const fbatch vb(best);
+  std::size_t j = 0;
+  for (; j + W <= n; j += W)
+    if (xsimd::any(load(x + j) == vb)) break;
+  for (; j < n; ++j)
+    if (x[j] == best) return j;
+  return 0;  // not reached: best is one of x
 }
 
 // y[0:n] += x[0:n]

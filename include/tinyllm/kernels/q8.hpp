@@ -54,6 +54,29 @@ inline float* xs_buffer(std::size_t n) {
 
 using q8_detail::load_i32;
 
+// The scalar twin's quantize_activations, a whole block of 32 at a time in two vectors: the same
+// max |x| (a NaN passed over, as std::max passes it), scale and reciprocal, and x * inv rounded to
+// nearest even as nearbyint does; a last partial block and the padding go through the twin.
+inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pad, std::uint8_t* xq, float* xs) {
+  const __m512 zero = _mm512_setzero_ps();
+  const __m512i c128 = _mm512_set1_epi32(128);
+  std::size_t b = 0;
+  for (; (b + 1) * q8_block <= K; ++b) {
+    const __m512 x0 = _mm512_loadu_ps(x + b * q8_block), x1 = _mm512_loadu_ps(x + b * q8_block + 16);
+    // max_ps(a, m) gives m where a is NaN; m starts at 0, so it never is
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(x1), _mm512_max_ps(_mm512_abs_ps(x0), zero)));
+    const float s = amax / 127.0f, inv = s > 0.0f ? 1.0f / s : 0.0f;
+    xs[b] = s;
+    const __m512 vinv = _mm512_set1_ps(inv);
+    const __m512i q0 = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x0, vinv)), c128);  // round to nearest even
+    const __m512i q1 = _mm512_add_epi32(_mm512_cvtps_epi32(_mm512_mul_ps(x1, vinv)), c128);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * q8_block), _mm512_cvtepi32_epi8(q0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(xq + b * q8_block + 16), _mm512_cvtepi32_epi8(q1));
+  }
+  if (b * q8_block < K_pad)
+    scalar::quantize_activations(x + b * q8_block, K - b * q8_block, K_pad - b * q8_block, xq + b * q8_block, xs + b);
+}
+
 // Blocks [b0, b1) of w added into running sums: sums[o - o_begin] for o in [o_begin, o_end)
 // (o_begin a multiple of 16). xq / xs: the activations of those blocks. Each vector of 16 outputs
 // takes a block's eight packed rows (four reduction indices each) into an int32 sum held in a
@@ -206,6 +229,10 @@ inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, cons
 }
 
 #else  // no AVX-512 VNNI: the scalar twins (bitwise the same results, slower)
+
+inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pad, std::uint8_t* xq, float* xs) {
+  scalar::quantize_activations(x, K, K_pad, xq, xs);
+}
 
 inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
                     std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {

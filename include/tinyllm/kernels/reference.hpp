@@ -40,6 +40,8 @@ inline float weight_at(const WeightView& w, std::size_t r, std::size_t c) {
   return 0.0f;
 }
 
+namespace scalar {
+
 // Activations for products with Q8 weights: per block of 32, xs[b] = max |x| / 127 and
 // xq[k] = round(x[k] / xs[b]) + 128 (unsigned, for vpdpbusd); K is padded to K_pad with 128 (zero).
 inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pad, std::uint8_t* xq, float* xs) {
@@ -54,7 +56,14 @@ inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pa
   }
 }
 
-namespace scalar {
+// Index of the largest of x[0:n], the first on ties (torch.argmax's choice); a NaN is passed over
+// (no comparison with it holds), unless x[0] is one. 0 when n is 0.
+inline std::size_t argmax(const float* x, std::size_t n) {
+  std::size_t best = 0;
+  for (std::size_t i = 1; i < n; ++i)
+    if (x[i] > x[best]) best = i;
+  return best;
+}
 
 inline float gelu_new(float x) {  // GPT-2's tanh approximation
   const float k = 0.7978845608028654f;  // sqrt(2/pi)
