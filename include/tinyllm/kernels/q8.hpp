@@ -11,7 +11,7 @@
 
 #include <algorithm>  // std::min
 #include <cstddef>    // std::size_t
-#include <cstdint>    // std::int32_t, std::uint8_t
+#include <cstdint>    // std::int32_t, std::uint8_t, std::uintptr_t
 #include <cstring>    // std::memcpy
 
 #include "../detail/aligned.hpp"
@@ -81,10 +81,10 @@ inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pa
 // (o_begin a multiple of 16). xq / xs: the activations of those blocks. Each vector of 16 outputs
 // takes a block's eight packed rows (four reduction indices each) into an int32 sum held in a
 // register, then scale and add into the float sums; the block's eight row slices are read front to
-// back side by side, the next block's lines asked for on the way, at each load's first and last byte
-// as gemv_accumulate does (a mapped pre-quantized file's rows may start mid-line; in a converted
-// buffer both are one line, asked for twice, which measured 0.98x the decode step's time while the
-// host read fast, 4 runs, and 1.00x while slow). Integer sums are exact, so the order within a
+// back side by side, the next block's lines asked for on the way: the line of each load's first
+// byte, and of its last where a load spans two (a mapped pre-quantized file's rows may start
+// mid-line; in a converted buffer each load is one line, and asking for it twice took 1.035x the
+// time of a Q8 decode step on an Intel Xeon, 2 threads, two runs of 60 interleaved rounds). Integer sums are exact, so the order within a
 // block changes nothing, and a reduction cut at any block gives the same results.
 inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
@@ -93,6 +93,8 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
   const std::size_t nv = (o_end - o_begin + 15) / 16, rest = (o_end - o_begin) % 16;
   const std::int8_t* q = w.i8();
   const __m512i offset = _mm512_set1_epi8(static_cast<char>(0x80)), zero = _mm512_setzero_si512();
+  // every load sits at the same place in its line: 64 * v and row_bytes are multiples of 64 or not
+  const bool two_lines = (reinterpret_cast<std::uintptr_t>(q + o_begin * q8_group) | row_bytes) % 64 != 0;
   for (std::size_t b = b0; b < b1; ++b) {
     // four signed activations in every lane: |x| as the unsigned operand, their signs on the weights
     __m512i ax[G];
@@ -112,7 +114,7 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
         const std::int8_t* r = src + g * row_bytes + 64 * v;
         if (ahead) {  // the lines of the load's first and last byte (see above)
           prefetch_line(r + G * row_bytes);
-          prefetch_line(r + G * row_bytes + 63);
+          if (two_lines) prefetch_line(r + G * row_bytes + 63);
         }
         const __m512i wv = _mm512_loadu_si512(r);
         sum = _mm512_dpbusd_epi32(sum, ax[g], _mm512_mask_sub_epi8(wv, negative[g], zero, wv));  // q * sign(x)
