@@ -84,8 +84,9 @@ inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pa
 // back side by side, the next block's lines asked for on the way: the line of each load's first
 // byte, and of its last where a load spans two (a mapped pre-quantized file's rows may start
 // mid-line; in a converted buffer each load is one line, and asking for it twice took 1.035x the
-// time of a Q8 decode step on an Intel Xeon, 2 threads, two runs of 60 interleaved rounds). Integer sums are exact, so the order within a
-// block changes nothing, and a reduction cut at any block gives the same results.
+// time of a Q8 decode step on an Intel Xeon, 2 threads, two runs of 60 interleaved rounds).
+// Integer sums are exact, so the order within a block changes nothing, and a reduction cut at any
+// block gives the same results.
 inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
                           std::size_t b1, std::size_t o_begin, std::size_t o_end) {
   constexpr std::size_t G = q8_block / q8_group;  // packed rows per block
