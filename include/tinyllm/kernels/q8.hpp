@@ -233,9 +233,7 @@ inline void q8_gemm(std::size_t M, const std::uint8_t* xq, const float* xs, cons
 
 #else  // no AVX-512 VNNI: the scalar twins (bitwise the same results, slower)
 
-inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pad, std::uint8_t* xq, float* xs) {
-  scalar::quantize_activations(x, K, K_pad, xq, xs);
-}
+using scalar::quantize_activations;
 
 inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
                     std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
