@@ -10,10 +10,10 @@
 #pragma once
 
 #include <algorithm>  // std::copy
-#include <cmath>    // std::sqrt
-#include <cstddef>  // std::size_t
-#include <string>   // std::string
-#include <vector>   // std::vector
+#include <cmath>      // std::sqrt
+#include <cstddef>    // std::size_t
+#include <string>     // std::string
+#include <vector>     // std::vector
 
 #include "../generation/sampling.hpp"  // log_normalizer
 #include "../kernels/kernels.hpp"      // dequantize_row, weight_at

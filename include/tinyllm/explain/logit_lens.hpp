@@ -4,12 +4,12 @@
 // last row, after every block, is the model's output distribution. Depends on explain/common.hpp.
 #pragma once
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::copy
 #include <cstddef>    // std::size_t
 #include <string>     // std::string, std::to_string
 #include <vector>     // std::vector
 
-#include "../detail/aligned.hpp"
+#include "../detail/aligned.hpp"       // AlignedBuffer
 #include "../generation/sampling.hpp"  // log_normalizer, top_logprobs
 #include "common.hpp"
 

@@ -6,7 +6,7 @@
 // from the last token to the first, so one cache serves them all. Depends on explain/common.hpp.
 #pragma once
 
-#include <cstddef>  // std::size_t
+#include <cstddef>  // std::size_t, std::ptrdiff_t
 #include <string>   // std::string
 #include <vector>   // std::vector
 
