@@ -29,6 +29,7 @@
 #include "io/json.hpp"
 #include "io/mapped_file.hpp"
 #include "model/gpt2_model.hpp"
+#include "model/inspect.hpp"
 #include "model/loader.hpp"
 #include "model/save.hpp"
 #include "model/weights.hpp"
@@ -95,6 +96,12 @@ class BasicGPT2 {
   std::vector<float> forward(const std::vector<int>& ids) const;
   // Logits of the last position only: vocab_size floats.
   std::vector<float> logits(const std::vector<int>& ids) const;
+  // One forward pass seen from inside: HF's attentions and hidden_states (as opts asks) and the
+  // logits, in HF's layout and meaning (model/inspect.hpp). explain.hpp builds on it.
+  Inspection inspect(const std::vector<int>& ids, const InspectOptions& opts = {}) const {
+    check_ids(ids, "inspect");
+    return detail::inspect<Backend>(config_, store_->w, ids, opts);
+  }
 
   // Prompt + new ids, like Hugging Face's generate(): greedy, sampling or beam search as cfg says.
   // Stops at an eos token, a stop string, max_length / max_new_tokens, or the model's n_positions.

@@ -42,10 +42,22 @@ struct InferenceState : Activations {
   explicit InferenceState(const GPT2Config& c) : cache(c.n_layer, c.n_head, c.head_dim(), c.n_positions) {}
 };
 
+// What the forward pass shows an observer (model/inspect.hpp records HF's hidden states and the
+// parts of the residual stream with one): each call sees T rows of n_embd. NoHooks's empty calls
+// compile to nothing, so plain decoding runs the same code as without them.
+struct NoHooks {
+  void block_input(int /*layer*/, const float* /*x*/) {}        // x before block l: HF hidden_states[l]
+  void attn_heads(int /*layer*/, const float* /*merged*/) {}     // merge_heads(att v), c_proj's input
+  void attn_output(int /*layer*/, const float* /*y*/) {}         // c_proj's output, added to x
+  void mlp_output(int /*layer*/, const float* /*y*/) {}          // the MLP's output, added to x
+  void final_residual(const float* /*x*/) {}                    // x after the last block, before ln_f
+};
+
 // The n_layer blocks and ln_f over T embedded rows in s.x; attend(l, scale, qkv, out) is the causal
 // attention of layer l (qkv: [T, 3C] -> out: [T, C]). Leaves ln_f(x) in s.x.
-template <class Backend, class Attend>
-void transformer(const GPT2Config& c, const GPT2Weights& w, Activations& s, std::size_t T, Attend&& attend) {
+template <class Backend, class Attend, class Hooks = NoHooks>
+void transformer(const GPT2Config& c, const GPT2Weights& w, Activations& s, std::size_t T, Attend&& attend,
+                 Hooks&& hooks = Hooks{}) {
   const std::size_t C = static_cast<std::size_t>(c.n_embd);
   const kernels::Epilogue act = c.activation_function == Activation::gelu ? kernels::Epilogue::gelu : kernels::Epilogue::gelu_new;
   float *x = s.x.data(), *a = s.a.data(), *y = s.y.data(), *qkv = s.qkv.data(), *h = s.h.data();
@@ -53,15 +65,20 @@ void transformer(const GPT2Config& c, const GPT2Weights& w, Activations& s, std:
     const BlockWeights& b = w.h[static_cast<std::size_t>(l)];
     const float scale = (c.scale_attn_weights ? 1.0f / std::sqrt(static_cast<float>(c.head_dim())) : 1.0f) /
                         (c.scale_attn_by_inverse_layer_idx ? static_cast<float>(l + 1) : 1.0f);
+    hooks.block_input(l, x);
     layers::layer_norm<Backend>(b.ln_1, x, T, C, c.layer_norm_epsilon, a);  // a = ln_1(x)
     layers::linear<Backend>(b.attn_c_attn, a, T, qkv);                    // q|k|v = a @ c_attn + b    [T, 3C]
     attend(l, scale, qkv, a);                                            // a = softmax(q k^T) v      [T, C]
+    hooks.attn_heads(l, a);
     layers::linear<Backend>(b.attn_c_proj, a, T, y);                      // y = a @ c_proj + b
+    hooks.attn_output(l, y);
     layers::residual_add<Backend>(x, y, T * C);                           // x += y
     layers::layer_norm<Backend>(b.ln_2, x, T, C, c.layer_norm_epsilon, a);  // a = ln_2(x)
     layers::mlp<Backend>(b.mlp_c_fc, b.mlp_c_proj, act, a, T, h, y);       // y = gelu(a @ c_fc) @ c_proj
+    hooks.mlp_output(l, y);
     layers::residual_add<Backend>(x, y, T * C);                           // x += y
   }
+  hooks.final_residual(x);
   layers::layer_norm<Backend>(w.ln_f, x, T, C, c.layer_norm_epsilon, x);  // x = ln_f(x)
 }
 
