@@ -65,11 +65,12 @@ def microarchitecture(vendor, family, model):
 
 
 def cache_bytes(level):
+    """Bytes of the level-2 cache per core or of the level-3 cache, from glibc (getconf) or lscpu; 0 if unknown."""
     try:
-        size = os.sysconf("SC_LEVEL%d_CACHE_SIZE" % level)
-        if size > 0:
-            return size
-    except (ValueError, OSError):
+        out = subprocess.run(["getconf", "LEVEL%d_CACHE_SIZE" % level], capture_output=True, text=True).stdout
+        if out.strip().isdigit() and int(out) > 0:
+            return int(out)
+    except OSError:
         pass
     try:  # lscpu says e.g. "L2 cache: 2 MiB (2 instances)"
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
@@ -200,7 +201,8 @@ def busy_note(r):
     notes = []
     quick = [n for n in BENCHMARKS if r.get(n, {}).get("quick")]
     if quick:
-        notes.append("A quick run (`report.py run --quick`: fewer, shorter repetitions) of %s." % ", ".join(quick))
+        notes.append("A quick run (`report.py run --quick`: fewer, shorter repetitions)%s." % (
+            "" if len(quick) == sum(n in r for n in BENCHMARKS) else " of " + ", ".join(quick)))
     shares = [r[n]["other_cpu_share"] for n in BENCHMARKS if n in r and "other_cpu_share" in r[n]]
     if shares and max(shares) > 0.1:
         notes.append("Other processes used up to %.0f%% of the CPUs while these ran, so the figures are below "
@@ -267,8 +269,8 @@ def perf_table(results, peers):
 def machine_section(r):
     m, g = r["machine"], r.get("bench_gpt2")
     lines = ["### %s, %d cores" % (m["label"], m["cores"]), ""]
-    cpu = m.get("cpu") or m["label"]
-    lines.append("CPU \"%s\" (family %d, model %d). %s." % (cpu, m["family"], m["model"], machine_line(m)))
+    lines.append("CPU: %s (family %d, model %d), %s." % (m.get("cpu") or m["label"], m["family"], m["model"],
+                                                        machine_line(m).split(": ", 1)[1]))
     note = busy_note(r)
     if note:
         lines += ["", "> " + note]
@@ -415,10 +417,11 @@ def tokenizer_rows(results):
 def tokenizer_table(results):
     if not any("bench_tokenizer" in r for r in results):
         return "No measurements yet: run `python3 benchmarks/report.py run`."
+    runs = sorted({e["runs"] for r in results for e in r.get("bench_tokenizer", {}).get("encode", [])})
     return "\n".join(tokenizer_rows(results) + [
-        "", "Medians of 5 runs, tinyllm and tiktoken alternating on the same bytes; the ratio is the median of the "
+        "", "Medians of %s runs, tinyllm and tiktoken alternating on the same bytes; the ratio is the median of the "
         "runs' ratios. tiktoken runs when `node` and `tests/reference/node_modules` are there "
-        "(`npm install --prefix tests/reference`)."])
+        "(`npm install --prefix tests/reference`)." % " or ".join(map(str, runs))])
 
 
 # file -> table name -> function(results, peers)
