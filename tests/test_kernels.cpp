@@ -549,7 +549,7 @@ TEST_CASE_TEMPLATE("linear layer gives the same result on every backend and row 
     auto w = random_floats(K * N, 1);
     const Typed typed(w, K, N, type);
     const tinyllm::WeightView wv = typed.view;
-    tinyllm::LinearWeights lw{wv, bias.data(), int(K), int(N)};
+    tinyllm::layers::LinearWeights lw{wv, bias.data(), int(K), int(N)};
     CHECK(tinyllm::layers::reduction_split(wv) == (K == 256 ? 128u : 0u));
     auto x = random_floats(T * K, T);
     std::vector<float> ref(T * N), y(T * N);
@@ -645,7 +645,7 @@ TEST_CASE("a decode step's halves balanced across threads: bitwise the static sp
   for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::Q8}) {
     CAPTURE(tinyllm::weight_type_name(type));
     const Typed w(wf, K, N, type);
-    tinyllm::LinearWeights lw{w.view, bias.data(), int(K), int(N)};
+    tinyllm::layers::LinearWeights lw{w.view, bias.data(), int(K), int(N)};
     std::vector<float> ref(N), y(N);
     tinyllm::layers::linear<tinyllm::Serial>(lw, x.data(), 1, ref.data(), k::Epilogue::gelu_new);  // static halves
     for (int us : {0, 100, 300, 1000, 3000, 100000}) {  // no take-over, the last columns at various rows, a whole part

@@ -4,7 +4,7 @@
 // reads each half on its own thread, and a thread done early carries on the other's last columns
 // (balanced_halves); a prompt's columns go in pieces to whichever thread is free.
 // Also the head (x @ wte^T) and the residual add.
-// Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
+// Depends on kernels/, backend/ and weight_type.hpp.
 #pragma once
 
 #include <algorithm>  // std::min, std::find, std::min_element
@@ -16,11 +16,18 @@
 #include "../backend/backend.hpp"  // Serial, parallel_for_each
 #include "../detail/aligned.hpp"   // AlignedBuffer
 #include "../kernels/kernels.hpp"
-#include "../model/weights.hpp"
+#include "../weight_type.hpp"
 
 namespace tinyllm::layers {
 
 using kernels::Epilogue;
+
+// HF's Conv1D: y = x @ weight + bias, weight stored [n_in, n_out] row-major.
+struct LinearWeights {
+  WeightView weight;            // [n_in, n_out]
+  const float* bias = nullptr;  // [n_out]
+  int n_in = 0, n_out = 0;
+};
 
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
