@@ -63,7 +63,7 @@ inline void* allocate_aligned(std::size_t bytes, bool& mapped) {
   return p;
 }
 
-inline void free_aligned(void* p, std::size_t bytes, bool mapped) {
+inline void free_aligned(void* p, [[maybe_unused]] std::size_t bytes, [[maybe_unused]] bool mapped) {
   if (!p) return;
 #if TINYLLM_HUGE_PAGES
   if (mapped) {
@@ -71,8 +71,6 @@ inline void free_aligned(void* p, std::size_t bytes, bool mapped) {
     return;
   }
 #endif
-  (void)bytes;
-  (void)mapped;
   ::operator delete[](p, std::align_val_t(64));
 }
 

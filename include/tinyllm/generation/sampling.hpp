@@ -90,11 +90,4 @@ inline float token_logprob(const float* scores, std::size_t V, int id, std::size
   return static_cast<float>(static_cast<double>(scores[id]) - log_norm);
 }
 
-// Samples from raw logits with cfg's warpers (temperature, top_k, top_p, min_p, typical_p).
-inline int sample(const float* logits, std::size_t n, const GenerationConfig& cfg, std::mt19937_64& rng) {
-  std::vector<float> scores(logits, logits + n);
-  warp(scores.data(), n, cfg);
-  return sample_from(scores.data(), n, rng);
-}
-
 }  // namespace tinyllm::detail
