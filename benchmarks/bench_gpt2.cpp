@@ -67,13 +67,13 @@ double decode_ms(const Model& m, int start, int tokens, int reps) {
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) {
     tinyllm::detail::InferenceState s(c);
-    s.logits.resize(V);
+    tinyllm::detail::AlignedBuffer logits(V);
     tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, prompt.data(), prompt.size());
     const float* last = s.x.data() + (prompt.size() - 1) * C;
     const auto t0 = bench::clock_type::now();
     for (int t = 0; t < tokens; ++t) {
-      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, m.weights(), last, 1, s.logits.data());
-      const int next = tinyllm::detail::argmax(s.logits.data(), V);
+      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(m.weights(), last, 1, logits.data());
+      const int next = tinyllm::detail::argmax(logits.data(), V);
       tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, &next, 1);
       last = s.x.data();
     }

@@ -56,7 +56,7 @@ TEST_CASE("forward rows equal logits of each prefix, and KV-cache decoding equal
     tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, model.weights(), s, ids.data(), 3);
     for (std::size_t t = 3; t <= ids.size(); ++t) {
       const float* h = t == 3 ? s.x.data() + 2 * C : s.x.data();
-      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, model.weights(), h, 1, row.data());
+      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(model.weights(), h, 1, row.data());
       // bitwise: decoding against the cache does the same arithmetic as the full pass
       CHECK_MESSAGE(std::memcmp(row.data(), all.data() + (t - 1) * V, V * sizeof(float)) == 0, "cached step " << t);
       const auto prefix = model.logits(std::vector<int>(ids.begin(), ids.begin() + static_cast<long>(t)));
