@@ -90,7 +90,7 @@ inline void softmax(float* x, std::size_t n) {
 
 // Index of the largest of x[0:n], the first on ties, NaNs passed over unless x[0] is one (as the
 // scalar twin): the largest value in vectors, then the first place that holds it (+0 and -0 equal,
-// as the twin's comparisons find them). The logits of the 124M vocabulary: one pass of ~200 KB.
+// as the twin's comparisons find them).
 inline std::size_t argmax(const float* x, std::size_t n) {
   constexpr std::size_t W = simd_width;
   if (n == 0 || std::isnan(x[0])) return 0;
