@@ -16,6 +16,7 @@
 #include <cstring>  // std::memcpy
 #include <map>      // std::map
 #include <memory>   // std::unique_ptr, std::make_unique
+#include <string>   // std::to_string
 #include <utility>  // std::move
 #include <vector>   // std::vector
 

@@ -9,7 +9,6 @@
 #include <algorithm>    // std::find, std::min
 #include <cstddef>      // std::size_t
 #include <functional>   // std::function
-#include <memory>       // std::unique_ptr
 #include <optional>     // std::optional
 #include <random>       // std::mt19937_64
 #include <string>       // std::string, std::to_string

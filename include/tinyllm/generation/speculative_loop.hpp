@@ -12,6 +12,7 @@
 #include <memory>     // std::unique_ptr, std::make_unique
 #include <optional>   // std::optional
 #include <random>     // std::mt19937_64
+#include <utility>    // std::move
 #include <vector>     // std::vector
 
 #include "../error.hpp"  // TINYLLM_ASSERT
