@@ -70,13 +70,13 @@ double decode_ms(const Model& m, int start, int tokens, int reps) {
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) {
     tinyllm::detail::InferenceState s(c);
-    s.logits.resize(V);
+    tinyllm::detail::AlignedBuffer logits(V);
     tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, prompt.data(), prompt.size());
     const float* last = s.x.data() + (prompt.size() - 1) * C;
     const auto t0 = bench::clock_type::now();
     for (int t = 0; t < tokens; ++t) {
-      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, m.weights(), last, 1, s.logits.data());
-      const int next = tinyllm::detail::argmax(s.logits.data(), V);
+      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(m.weights(), last, 1, logits.data());
+      const int next = tinyllm::detail::argmax(logits.data(), V);
       tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, &next, 1);
       last = s.x.data();
     }
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
   std::string dir;
   std::vector<int> thread_counts = {1, 2};
   int tokens = 64, prompt_len = 494, reps = 3;
-  std::vector<std::string> weight_types;
+  std::vector<tinyllm::WeightType> weight_types;
   std::string json_path;
   bench::json out;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -153,7 +153,12 @@ int main(int argc, char** argv) {
     else if (a == "--weights") {
       std::stringstream ss(argv[i + 1]);
       std::string item;
-      while (std::getline(ss, item, ',')) weight_types.push_back(item);
+      try {
+        while (std::getline(ss, item, ',')) weight_types.push_back(tinyllm::parse_weight_type(item, "--weights"));
+      } catch (const tinyllm::Error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+      }
     }
     else {
       std::fprintf(stderr, "usage: %s [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3] "
@@ -288,10 +293,10 @@ int main(int argc, char** argv) {
       std::vector<double> ms, share, share_same, prompt_s;
     };
     std::vector<Typed> types;
-    for (const auto& name : weight_types) {
+    for (const tinyllm::WeightType type : weight_types) {
+      const std::string name = tinyllm::weight_type_name(type);
       tinyllm::LoadOptions opts;
-      opts.weight_type = name == "f16" ? tinyllm::WeightType::F16 : name == "bf16" ? tinyllm::WeightType::BF16
-                       : name == "q8" ? tinyllm::WeightType::Q8 : tinyllm::WeightType::F32;
+      opts.weight_type = type;
       const auto l0 = bench::clock_type::now();
       Model mt = Model::from_pretrained(dir, opts);
       const double load_ms = bench::seconds_since(l0) * 1e3;

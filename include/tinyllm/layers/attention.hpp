@@ -18,8 +18,8 @@
 namespace tinyllm::layers {
 
 // Queries per block (a multiple of the GEMM's 6- and 12-row panels): the scores of a block
-// ([query_block, positions]) stay in L2. Larger blocks pack each head's keys and values for more
-// queries: 96 takes 0.82x the time of 32 over a 494-token prompt's heads (one thread).
+// ([query_block, positions]) stay in L2, and each head's keys and values, packed once per block,
+// serve that many queries.
 inline constexpr std::size_t query_block = 96;
 
 // qkv: [T, 3*C] (q | k | v, heads side by side in each); queries sit at positions pos0..pos0+T-1

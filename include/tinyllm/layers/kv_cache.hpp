@@ -22,7 +22,6 @@ class KVCache {
 
   int length() const { return length_; }           // positions cached
   int capacity() const { return capacity_; }
-  int max_positions() const { return max_positions_; }
 
   // Makes room for `n` positions in all, keeping what is cached.
   void reserve(int n) {

@@ -37,7 +37,6 @@ struct Activations {
 // Everything one sequence needs while it runs: its KV cache and activation buffers.
 struct InferenceState : Activations {
   layers::KVCache cache;
-  AlignedBuffer logits;  // [T, V] or [V]
 
   explicit InferenceState(const GPT2Config& c) : cache(c.n_layer, c.n_head, c.head_dim(), c.n_positions) {}
 };
@@ -149,8 +148,7 @@ inline void copy_cache(const GPT2Config& c, const layers::KVCache& from, layers:
 
 // logits[rows, V] = x[rows, C] @ lm_head^T for `rows` rows of hidden states (ln_f already applied).
 template <class Backend>
-void lm_head(const GPT2Config& c, const GPT2Weights& w, const float* x, std::size_t rows, float* logits) {
-  (void)c;
+void lm_head(const GPT2Weights& w, const float* x, std::size_t rows, float* logits) {
   layers::linear_transposed<Backend>(w.lm_head, x, rows, logits);
 }
 
@@ -158,10 +156,8 @@ void lm_head(const GPT2Config& c, const GPT2Weights& w, const float* x, std::siz
 // the first one that does not choose its proposal are skipped (layers::linear_transposed_greedy).
 // `likely` ids are tried first. Returns how many rows from the first hold complete logits.
 template <class Backend>
-std::size_t lm_head_greedy(const GPT2Config& c, const GPT2Weights& w, const float* x, std::size_t rows,
-                           const int* proposals, const std::vector<int>& ignored, float* logits,
-                           const std::vector<int>& likely = {}) {
-  (void)c;
+std::size_t lm_head_greedy(const GPT2Weights& w, const float* x, std::size_t rows, const int* proposals,
+                           const std::vector<int>& ignored, float* logits, const std::vector<int>& likely = {}) {
   return layers::linear_transposed_greedy<Backend>(w.lm_head, x, rows, proposals, ignored, logits, likely);
 }
 
