@@ -10,6 +10,7 @@
 #include <random>
 
 #include <tinyllm/gpt2.hpp>
+#include <tinyllm/semantic_index.hpp>  // also in test_semantic_index.cpp: two files that include hnswlib link
 
 #include "test_helpers.hpp"
 
