@@ -63,5 +63,7 @@ Command add_generate(CLI::App& tool);
 Command add_tokenize(CLI::App& tool);
 Command add_perplexity(CLI::App& tool);
 Command add_quantize(CLI::App& tool);
+Command add_embed(CLI::App& tool);
+Command add_index(CLI::App& tool);
 
 }  // namespace tinyllm::cli
