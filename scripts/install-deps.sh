@@ -13,6 +13,7 @@ packages=(
   libxsimd-dev nlohmann-json3-dev                      # the library's dependencies
   libeigen3-dev doctest-dev                            # tests
   libcli11-dev                                         # the tinyllm command-line tool
+  libhnswlib-dev                                       # approximate search in SemanticIndex
   python3                                              # the documentation checks and benchmarks/report.py
 )
 packages+=("$@")

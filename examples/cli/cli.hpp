@@ -66,5 +66,7 @@ Command add_tokenize(CLI::App& tool);
 Command add_perplexity(CLI::App& tool);
 Command add_quantize(CLI::App& tool);
 Command add_explain(CLI::App& tool);
+Command add_embed(CLI::App& tool);
+Command add_index(CLI::App& tool);
 
 }  // namespace tinyllm::cli

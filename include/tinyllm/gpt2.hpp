@@ -22,6 +22,7 @@
 #include "backend/openmp.hpp"
 #include "backend/thread_pool.hpp"
 #include "config.hpp"
+#include "embedding/pooling.hpp"
 #include "error.hpp"
 #include "generation/batch.hpp"
 #include "generation/config.hpp"
@@ -177,6 +178,22 @@ class BasicGPT2 {
 
   // The stop tokens generation uses when GenerationConfig::eos_token_id is empty.
   const std::vector<int>& eos_token_ids() const { return eos_; }
+  // The folder the model was loaded from (HF's name_or_path).
+  const std::string& name_or_path() const { return dir_; }
+
+  // Embeddings (embeddings.hpp): a text's or ids' hidden states pooled into one vector (or every
+  // token's, Pooling::none), [n_embd] per vector. A batch runs its inputs together through the prompt
+  // kernels, each input's vectors bitwise what it gives alone; returns vectors and token counts.
+  std::vector<float> embed(std::string_view text, const EmbeddingOptions& opts = {}) const;
+  std::vector<float> embed(const std::vector<int>& ids, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(const std::vector<std::string>& texts, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(const std::vector<std::vector<int>>& ids, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(std::initializer_list<std::string_view> texts, const EmbeddingOptions& opts = {}) const {
+    return embed(std::vector<std::string>(texts.begin(), texts.end()), opts);
+  }
+  Embeddings embed(std::initializer_list<std::vector<int>> ids, const EmbeddingOptions& opts = {}) const {
+    return embed(std::vector<std::vector<int>>(ids), opts);
+  }
 
  private:
   friend class BasicSession<Backend>;
@@ -424,4 +441,5 @@ GenerationResult BasicGPT2<Backend>::generate_with_scores(const std::vector<int>
 
 }  // namespace tinyllm
 
-#include "session.hpp"  // BasicSession, Session: needs BasicGPT2 complete
+#include "embeddings.hpp"  // BasicGPT2::embed: needs BasicGPT2 complete
+#include "session.hpp"     // BasicSession, Session: needs BasicGPT2 complete

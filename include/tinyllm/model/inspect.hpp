@@ -99,7 +99,7 @@ void observed_forward(const GPT2Config& c, const GPT2Weights& w, InferenceState&
                                                static_cast<std::size_t>(c.head_dim()), s.cache, l, pos0, scale, out,
                                                hooks.attention_probs(l));
       },
-      hooks);
+      -1, hooks);
   s.cache.set_length(static_cast<int>(pos0 + T));
 }
 
