@@ -63,5 +63,6 @@ Command add_generate(CLI::App& tool);
 Command add_tokenize(CLI::App& tool);
 Command add_perplexity(CLI::App& tool);
 Command add_quantize(CLI::App& tool);
+Command add_serve(CLI::App& tool);  // serve.cpp, or serve_unavailable.cpp in a build without cpp-httplib
 
 }  // namespace tinyllm::cli
