@@ -479,7 +479,9 @@ class Server::Stream {
     if (r_.include_usage) c["usage"] = nullptr;
     return c;
   }
-  // Appends choice i's new text (and log-probs), and its finish reason once it is done.
+  // Appends choice i's events: the echoed prompt, then an event per new token (its text and log-prob),
+  // the last one with the finish reason. A token whose text is held back (an incomplete character,
+  // the start of a stop sequence) goes out with a later one.
   void collect(std::size_t i, const SequenceResult& s, std::string& out) {
     if (finished_[i]) return;
     ChoiceText& c = choices_[i];
@@ -487,17 +489,28 @@ class Server::Stream {
       if (r_.logprobs >= 0 && s.tokens.empty() && !s.finished) return;
       c.echo(r_.prompts[i / static_cast<std::size_t>(r_.n)], s.prompt);
       echoed_[i] = true;
+      emit(i, c.take(), nullptr, out);
     }
-    for (; taken_[i] < s.tokens.size(); ++taken_[i]) c.push(s.tokens[taken_[i]]);
-    if (s.finished) c.finish(s.reason == FinishReason::stop_string);
-    ChoiceText::Piece piece = c.take();
-    if (piece.text.empty() && piece.logprobs.empty() && !s.finished) return;
+    while (taken_[i] < s.tokens.size()) {
+      c.push(s.tokens[taken_[i]++]);
+      const bool last = s.finished && taken_[i] == s.tokens.size();
+      if (last) c.finish(s.reason == FinishReason::stop_string);
+      emit(i, c.take(), last ? finish_reason_name(s.reason) : nullptr, out);
+      finished_[i] = last;
+    }
+    if (s.finished && !finished_[i]) {  // finished without a new token (max_tokens 0)
+      c.finish(s.reason == FinishReason::stop_string);
+      emit(i, c.take(), finish_reason_name(s.reason), out);
+      finished_[i] = true;
+    }
+  }
+  void emit(std::size_t i, ChoiceText::Piece piece, const char* finish_reason, std::string& out) const {
+    if (piece.text.empty() && piece.logprobs.empty() && !finish_reason) return;
     json choice = {{"text", piece.text},
                    {"index", i},
                    {"logprobs", r_.logprobs >= 0 ? piece.logprobs.to_json() : json(nullptr)},
-                   {"finish_reason", s.finished ? json(finish_reason_name(s.reason)) : json(nullptr)}};
+                   {"finish_reason", finish_reason ? json(finish_reason) : json(nullptr)}};
     out += event(chunk(json::array({choice})));
-    finished_[i] = s.finished;
   }
 
   const Server& server_;

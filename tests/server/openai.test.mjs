@@ -16,7 +16,7 @@ try {
 }
 
 const apiKey = 'test-key-' + Math.random().toString(36).slice(2);
-const server = spawn(tool, ['serve', '-m', modelDir, '--port', '0', '--parallel', '4', '--max-tokens', '100'], {
+const server = spawn(tool, ['serve', '-m', modelDir, '--port', '0', '-t', '1', '--parallel', '4', '--max-tokens', '100'], {
   env: { ...process.env, TINYLLM_API_KEY: apiKey },
   stdio: ['ignore', 'ignore', 'pipe'],
 });
