@@ -343,12 +343,16 @@ CompletionRequest parse_completion_request(std::string_view body, const ModelInf
     throw invalid_request(e.what());
   }
 
-  r.prompts = parse_prompts(f, model);
-  if (r.sequences() > static_cast<std::size_t>(limits.max_choices))
-    throw invalid_request("This request asks for " + std::to_string(r.sequences()) + " completions (" +
-                              std::to_string(r.prompts.size()) + " prompts x " + std::to_string(r.best_of) +
+  // How many prompts, before any is tokenized (a body of a million short prompts is refused cheaply).
+  const json* pj = f.get("prompt");
+  const std::size_t n_prompts = pj && pj->is_array() && !pj->empty() && !pj->front().is_number_integer() ? pj->size() : 1;
+  const std::size_t sequences = n_prompts * static_cast<std::size_t>(r.best_of);
+  if (sequences > static_cast<std::size_t>(limits.max_choices))
+    throw invalid_request("This request asks for " + std::to_string(sequences) + " completions (" +
+                              std::to_string(n_prompts) + " prompts x " + std::to_string(r.best_of) +
                               "), more than this server's limit of " + std::to_string(limits.max_choices) + ".",
                           r.best_of > r.n ? "best_of" : r.n > 1 ? "n" : "prompt", "too_many_completions");
+  r.prompts = parse_prompts(f, model);
   for (const Prompt& p : r.prompts) {
     const std::size_t T = p.ids.size();
     if (T > static_cast<std::size_t>(limits.max_prompt_tokens))

@@ -1,10 +1,14 @@
 // HTTP routes, authentication, limits, server-sent events and draining (server.hpp).
 #include "server.hpp"
 
-#include <sys/socket.h>  // ::shutdown
+#include <dirent.h>      // opendir, readdir (the connection's socket, below)
+#include <netdb.h>       // getnameinfo
+#include <sys/socket.h>  // ::shutdown, getpeername, getsockname, recv
 
 #include <algorithm>  // std::sort, std::min
+#include <cerrno>     // errno
 #include <chrono>     // std::chrono
+#include <cstdlib>    // std::atoi
 #include <cstdio>     // std::fprintf
 #include <ctime>      // std::time
 #include <random>     // std::random_device, std::mt19937_64
@@ -113,6 +117,48 @@ bool read_body(const httplib::ContentReader& reader, Response& res, std::size_t 
   else
     send_error(res, invalid_request("The request body could not be read."));
   return false;
+}
+
+// The socket a request came on, found by its addresses, since httplib 0.11 gives a handler no way to
+// its connection: the descriptor whose peer is the request's remote address and port and whose own
+// port is the request's local port. -1 when there is none (or no /proc/self/fd to list).
+int connection_socket(const Request& req) {
+  DIR* dir = opendir("/proc/self/fd");
+  if (!dir) return -1;
+  auto port_and_host = [](const sockaddr_storage& a, socklen_t len, std::string* host) {
+    char h[NI_MAXHOST], p[NI_MAXSERV];
+    if (getnameinfo(reinterpret_cast<const sockaddr*>(&a), len, h, sizeof h, p, sizeof p, NI_NUMERICHOST | NI_NUMERICSERV))
+      return -1;
+    if (host) *host = h;
+    return std::atoi(p);
+  };
+  int found = -1;
+  while (const dirent* e = readdir(dir)) {
+    const int fd = std::atoi(e->d_name);
+    if (fd <= 2) continue;  // ".", "..", standard streams
+    sockaddr_storage peer{}, local{};
+    socklen_t pl = sizeof peer, ll = sizeof local;
+    if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &pl) != 0 ||
+        getsockname(fd, reinterpret_cast<sockaddr*>(&local), &ll) != 0)
+      continue;
+    std::string host;
+    if (port_and_host(peer, pl, &host) == req.remote_port && port_and_host(local, ll, nullptr) == req.local_port &&
+        host == req.remote_addr) {
+      found = fd;
+      break;
+    }
+  }
+  closedir(dir);
+  return found;
+}
+
+// Whether the client has closed its end (a read would see the end of the stream). Bytes waiting (a
+// pipelined request) mean it has not.
+bool hung_up(int fd) {
+  if (fd < 0) return false;
+  char c;
+  const ssize_t n = recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 // Counts a request from its arrival to the end of its answer (a stream's last write).
@@ -523,13 +569,14 @@ class Server::Stream {
   std::vector<bool> echoed_, finished_;
 };
 
-void Server::completions(const Request&, Response& res, const std::string& body) {
+void Server::completions(const Request& req, Response& res, const std::string& body) {
   CompletionRequest r = parse_completion_request(body, info_, limits_);
   auto in_flight = std::make_shared<InFlight>(in_flight_);
   std::shared_ptr<Job> job = submit(r);
-  if (!r.stream) {
-    while (!job->wait_done(std::chrono::seconds(1))) {
-    }
+  if (!r.stream) {  // waits, and cancels the job if the client hangs up meanwhile
+    const int fd = connection_socket(req);
+    while (!job->wait_done(std::chrono::milliseconds(100)))
+      if (hung_up(fd)) job->cancel();
     std::optional<ApiError> error;
     json out;
     job->read(std::chrono::milliseconds(0), [&](const std::vector<SequenceResult>& results, bool,

@@ -301,6 +301,24 @@ TEST_CASE("HTTP: a full queue answers 503 with Retry-After; a client that hangs 
   CHECK(metrics.find(R"(tinyllm_requests_total{endpoint="/v1/completions",status="503"} )") != std::string::npos);
 }
 
+TEST_CASE("HTTP: a client that gives up on a non-streamed completion frees its slot") {
+  ServerOptions o = options();
+  o.engine.parallel = 1;
+  test::LiveServer s(o);
+  {  // 8 x 240 tokens, one sequence at a time: the client leaves long before they are done
+    httplib::Client c("127.0.0.1", s.port);
+    c.set_read_timeout(0, 300 * 1000);
+    CHECK_FALSE(c.Post("/v1/completions", R"({"prompt": "The state of the Union", "n": 8, "max_tokens": 240,
+                                              "min_new_tokens": 240, "temperature": 0, "logprobs": 5})",
+                       "application/json"));
+  }
+  REQUIRE(s.server->engine().wait_idle(30s));
+  const std::string metrics = request(s.port, "GET", "/metrics").body.get<std::string>();
+  const std::size_t at = metrics.find("\ntinyllm_generation_tokens_total ");
+  REQUIRE(at != std::string::npos);
+  CHECK(std::stoul(metrics.substr(at + 33)) < 8 * 240);
+}
+
 TEST_CASE("HTTP: a request past --timeout is cancelled (503, or an error event in a stream)") {
   ServerOptions o = options();
   o.timeout = 0.05;
