@@ -1,11 +1,12 @@
 // Request parsing and validation with OpenAI's error messages, and the response shapes (api.hpp).
 #include "api.hpp"
 
-#include <algorithm>  // std::find_if, std::sort
-#include <cmath>      // std::isfinite
-#include <cstdio>     // std::snprintf
-#include <limits>     // std::numeric_limits
-#include <set>        // std::set
+#include <algorithm>         // std::find_if, std::all_of, std::remove
+#include <cmath>             // std::isfinite
+#include <cstdio>            // std::snprintf
+#include <cstdlib>           // std::strtod
+#include <initializer_list>  // std::initializer_list
+#include <limits>            // std::numeric_limits
 
 #include <tinyllm/error.hpp>
 
@@ -325,7 +326,9 @@ CompletionRequest parse_completion_request(std::string_view body, const ModelInf
   c.top_k = top_k < 0 ? 0 : static_cast<int>(top_k);  // OpenAI samples from every token: off by default
   c.min_p = static_cast<float>(f.number("min_p", 0.0, 1.0).value_or(0.0));
   c.typical_p = static_cast<float>(f.number("typical_p", 0.0, 1.0).value_or(1.0));
-  if (c.typical_p <= 0.0f) throw out_of_range("typical_p", "decimal", false, "a value above 0", "0");
+  if (c.typical_p <= 0.0f)
+    throw invalid_request("Invalid 'typical_p': it must be greater than 0 (1: off).", "typical_p",
+                          "decimal_below_min_value");
   c.repetition_penalty = static_cast<float>(f.number("repetition_penalty", 0.0, 1e6).value_or(1.0));
   if (c.repetition_penalty <= 0.0f)
     throw invalid_request("Invalid 'repetition_penalty': it must be greater than 0 (1: off).", "repetition_penalty",

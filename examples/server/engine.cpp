@@ -110,20 +110,18 @@ Engine::Submit Engine::submit(const std::shared_ptr<Job>& job) {
 
 void Engine::run_exclusive(const std::function<void()>& fn) {
   auto error = std::make_shared<std::exception_ptr>();
-  auto done = std::make_shared<bool>(false);
+  auto done = std::make_shared<std::atomic<bool>>(false);
   std::unique_lock<std::mutex> lock(m_);
-  exclusive_.emplace_back(
-      [fn, error, done] {
-        try {
-          fn();
-        } catch (...) {
-          *error = std::current_exception();
-        }
-        *done = true;
-      },
-      error);
+  exclusive_.emplace_back([fn, error, done] {
+    try {
+      fn();
+    } catch (...) {
+      *error = std::current_exception();
+    }
+    *done = true;
+  });
   cv_.notify_all();
-  exclusive_done_.wait(lock, [&] { return *done; });
+  exclusive_done_.wait(lock, [&] { return done->load(); });
   if (*error) std::rethrow_exception(*error);
 }
 
@@ -161,7 +159,7 @@ void Engine::loop() {
         return stopping_ || cancel_error_ || !queue_.empty() || !batch_.empty() || !exclusive_.empty();
       });
       if (stopping_ && !cancel_error_) cancel_error_ = ApiError(503, "The server is shutting down.", "server_error", std::nullopt, std::string("shutting_down"));
-      for (auto& t : exclusive_) tasks.push_back(std::move(t.first));
+      for (auto& t : exclusive_) tasks.push_back(std::move(t));
       exclusive_.clear();
     }
     for (auto& t : tasks) t();

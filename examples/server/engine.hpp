@@ -154,7 +154,7 @@ class Engine {
   mutable std::mutex m_;
   std::condition_variable cv_;
   std::deque<std::shared_ptr<Job>> queue_;  // jobs with sequences not yet admitted, in arrival order
-  std::deque<std::pair<std::function<void()>, std::shared_ptr<std::exception_ptr>>> exclusive_;
+  std::deque<std::function<void()>> exclusive_;  // run_exclusive's tasks
   std::condition_variable exclusive_done_, idle_;
   std::optional<ApiError> cancel_error_;  // cancel_all's, for the engine thread to apply
   bool closed_ = false, stopping_ = false;

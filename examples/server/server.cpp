@@ -5,7 +5,8 @@
 #include <netdb.h>       // getnameinfo
 #include <sys/socket.h>  // ::shutdown, getpeername, getsockname, recv
 
-#include <algorithm>  // std::sort, std::min
+#include <algorithm>  // std::sort, std::min, std::equal
+#include <cctype>     // std::tolower
 #include <cerrno>     // errno
 #include <chrono>     // std::chrono
 #include <cstdlib>    // std::atoi
@@ -220,7 +221,7 @@ void Server::drain(double timeout) {
   const auto ms = [](double s) { return std::chrono::milliseconds(static_cast<long long>(s * 1000)); };
   if (!engine_.wait_idle(ms(timeout))) {
     engine_.cancel_all(shutting_down());
-    engine_.wait_idle(ms(10));
+    engine_.wait_idle(std::chrono::seconds(5));  // the step under way ends first
   }
   // Answers being written (a stream's last events) get a moment before connections are told to end.
   for (int i = 0; i < 500 && in_flight_ > 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
