@@ -4,9 +4,10 @@
 // --tokens, min_new_tokens the same, so every request generates exactly that many). Per level:
 // aggregate generated tokens/s and its ratio to one client's, p50 / p99 time to first token and
 // between tokens as the clients see them, errors, and resident memory before and after. Bounded and
-// loopback-only: it stops by itself.
+// loopback-only: it stops by itself. The busiest level runs twice: the second shows whether memory
+// grows with use (the first leaves the allocator holding the caches it freed, for reuse).
 //
-// Usage: bench_server [--model DIR] [--threads N] [--clients 1,4,16,64] [--requests R] [--tokens N]
+// Usage: bench_server [--model DIR] [--threads N] [--clients 1,4,16,64,64] [--requests R] [--tokens N]
 //                     [--parallel P] [--type f32|f16|bf16|q8]
 #include <algorithm>  // std::sort, std::max
 #include <atomic>     // std::atomic
@@ -80,15 +81,19 @@ void complete(httplib::Client& c, const std::string& body, Sample& s) {
   };
   httplib::Response res;
   httplib::Error err;
-  const bool ok = c.send(req, res, err) && res.status == 200 && done;
+  const bool sent = c.send(req, res, err);
+  const bool ok = sent && res.status == 200 && done;
   s.tokens += tokens;
   s.errors += !ok;
+  if (!ok && s.errors <= 2)
+    std::fprintf(stderr, "request failed: %s, status %d, %zu tokens, %s\n", sent ? "answered" : httplib::to_string(err).c_str(),
+                 res.status, tokens, done ? "[DONE] seen" : "no [DONE]");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = TINYLLM_BENCH_MODEL_DIR, type, clients_arg = "1,4,16,64";
+  std::string dir = TINYLLM_BENCH_MODEL_DIR, type, clients_arg = "1,4,16,64,64";
   int threads = 2, requests = 2, tokens = 32, parallel = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];

@@ -28,6 +28,10 @@ namespace tinyllm::server {
 // httplib's stop() also cuts every response being streamed.
 class Server::Http : public httplib::Server {
  public:
+  // httplib listens with a backlog of 5: a burst of clients connecting at once overflows it, and a
+  // connection whose handshake the kernel dropped may send its request too late for the server's
+  // wait. Listening again on the bound socket sets the backlog.
+  void widen_backlog() { ::listen(svr_sock_, SOMAXCONN); }
   void close_listener() { ::shutdown(svr_sock_, SHUT_RDWR); }
   // Ends keep-alive loops after their current request (streams in progress would end too).
   void end_connections() { svr_sock_ = INVALID_SOCKET; }
@@ -62,9 +66,13 @@ std::string fingerprint() {
          std::to_string(TINYLLM_VERSION_PATCH);
 }
 
+// JSON text; a string that is not valid UTF-8 (none should be: the text is decoded whole) gets U+FFFD
+// rather than an exception.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void send_json(Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(dump(body), "application/json");
 }
 
 void send_error(Response& res, const ApiError& e) {
@@ -207,6 +215,7 @@ int Server::bind() {
   if (port <= 0)
     detail::fail("--host/--port", "cannot listen on " + opt_.host + ":" + std::to_string(opt_.port) +
                                       " (address in use, or not an address of this machine)");
+  http_->widen_backlog();
   return port;
 }
 
@@ -515,7 +524,7 @@ class Server::Stream {
     job_->cancel();
     return false;
   }
-  static std::string event(const json& j) { return "data: " + j.dump() + "\n\n"; }
+  static std::string event(const json& j) { return "data: " + dump(j) + "\n\n"; }
   json chunk(json choices) const {
     json c = {{"id", id_},
               {"object", "text_completion"},

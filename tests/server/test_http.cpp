@@ -319,6 +319,22 @@ TEST_CASE("HTTP: a client that gives up on a non-streamed completion frees its s
   CHECK(std::stoul(metrics.substr(at + 33)) < 8 * 240);
 }
 
+TEST_CASE("HTTP: a burst of 64 clients connecting at once is served, the excess queued") {
+  ServerOptions o = options();
+  o.engine.parallel = 8;
+  o.engine.max_queue = 64;
+  test::LiveServer s(o);
+  std::vector<std::thread> clients;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 64; ++i)
+    clients.emplace_back([&] {
+      const Reply r = post(s.port, "/v1/completions", R"({"prompt": "Tonight", "max_tokens": 2, "temperature": 0})");
+      ok += r.status == 200 && r.body["usage"]["completion_tokens"] == 2;
+    });
+  for (auto& c : clients) c.join();
+  CHECK(ok == 64);
+}
+
 TEST_CASE("HTTP: a request past --timeout is cancelled (503, or an error event in a stream)") {
   ServerOptions o = options();
   o.timeout = 0.05;
