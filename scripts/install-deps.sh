@@ -14,6 +14,7 @@ packages=(
   libeigen3-dev doctest-dev                            # tests
   libcli11-dev                                         # the tinyllm command-line tool
   libhnswlib-dev                                       # approximate search in SemanticIndex
+  libcpp-httplib-dev                                   # tinyllm serve
   python3                                              # the documentation checks and benchmarks/report.py
 )
 packages+=("$@")

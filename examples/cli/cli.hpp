@@ -68,5 +68,6 @@ Command add_quantize(CLI::App& tool);
 Command add_explain(CLI::App& tool);
 Command add_embed(CLI::App& tool);
 Command add_index(CLI::App& tool);
+Command add_serve(CLI::App& tool);  // serve.cpp, or serve_unavailable.cpp in a build without cpp-httplib
 
 }  // namespace tinyllm::cli
