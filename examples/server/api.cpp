@@ -4,7 +4,9 @@
 #include <algorithm>         // std::find_if, std::all_of, std::remove
 #include <cmath>             // std::isfinite
 #include <cstdio>            // std::snprintf
+#include <cstdint>           // std::uint32_t
 #include <cstdlib>           // std::strtod
+#include <cstring>           // std::memcpy
 #include <initializer_list>  // std::initializer_list
 #include <limits>            // std::numeric_limits
 
@@ -371,6 +373,95 @@ CompletionRequest parse_completion_request(std::string_view body, const ModelInf
                             "context_length_exceeded");
   }
   return r;
+}
+
+EmbeddingRequest parse_embedding_request(std::string_view body, const ModelInfo& model, const Limits& limits,
+                                         int n_embd) {
+  const json j = parse_object(body);
+  const Fields f(j);
+  f.reject_unknown({"model", "input", "encoding_format", "dimensions", "user",  // OpenAI's fields
+                    "pooling", "normalize"});                                  // tinyllm's
+  check_model(f, model);
+  EmbeddingRequest r;
+  const json* v = f.get("input");
+  if (!v) throw invalid_request("Missing required parameter: 'input'.", "input", "missing_required_parameter");
+  const char* expected = "a string, an array of strings, an array of token ids or an array of arrays of token ids";
+  const auto add_text = [&](const std::string& text, const std::string& field) {
+    if (text.empty()) throw invalid_request("Invalid '" + field + "': string must be non-empty.", "input", "invalid_value");
+    r.inputs.push_back(model.tokenizer->encode(text));
+  };
+  if (v->is_string()) {
+    add_text(v->get<std::string>(), "input");
+  } else if (!v->is_array()) {
+    throw wrong_type("input", expected, *v);
+  } else if (v->empty()) {
+    throw invalid_request("Invalid 'input': empty array. Expected at least one input.", "input", "empty_array");
+  } else if (v->front().is_number_integer()) {
+    r.inputs.push_back(token_ids(*v, "input", model));
+  } else {
+    if (v->size() > max_embedding_inputs)
+      throw invalid_request("Invalid 'input': array too long. Expected an array with maximum length " +
+                                std::to_string(max_embedding_inputs) + ", but got an array with length " +
+                                std::to_string(v->size()) + " instead.",
+                            "input", "array_above_max_length");
+    const json& first = v->front();
+    for (std::size_t i = 0; i < v->size(); ++i) {
+      const json& item = (*v)[i];
+      const std::string field = "input[" + std::to_string(i) + "]";
+      if (first.is_string() && item.is_string()) {
+        add_text(item.get<std::string>(), field);
+      } else if (first.is_array() && item.is_array()) {
+        if (item.empty()) throw invalid_request("Invalid '" + field + "': empty array of token ids.", "input", "empty_array");
+        r.inputs.push_back(token_ids(item, "input", model));
+      } else {
+        throw wrong_type("input", expected, *v);
+      }
+    }
+  }
+  for (std::size_t i = 0; i < r.inputs.size(); ++i)
+    if (r.inputs[i].size() > static_cast<std::size_t>(limits.max_prompt_tokens))
+      throw invalid_request("Invalid 'input': input " + std::to_string(i) + " has " + std::to_string(r.inputs[i].size()) +
+                                " tokens; this server embeds at most " + std::to_string(limits.max_prompt_tokens) +
+                                " tokens per input.",
+                            "input", "context_length_exceeded");
+  const std::string format = f.string("encoding_format").value_or("float");
+  if (format != "float" && format != "base64")
+    throw invalid_request("Invalid 'encoding_format': '" + format + "'. Expected 'float' or 'base64'.",
+                          "encoding_format", "invalid_value");
+  r.base64 = format == "base64";
+  if (const std::optional<long long> d = f.integer("dimensions", 1, std::numeric_limits<int>::max()); d && *d != n_embd)
+    throw invalid_request("Invalid 'dimensions': this model's embeddings have " + std::to_string(n_embd) +
+                              " dimensions and cannot be shortened; omit it or pass " + std::to_string(n_embd) + ".",
+                          "dimensions", "unsupported_parameter");
+  r.pooling = f.string("pooling").value_or("mean");
+  if (r.pooling != "mean" && r.pooling != "weighted_mean" && r.pooling != "last")
+    throw invalid_request("Invalid 'pooling': '" + r.pooling + "'. Expected 'mean', 'weighted_mean' or 'last'.",
+                          "pooling", "invalid_value");
+  r.normalize = f.boolean("normalize").value_or(true);
+  r.user = f.string("user").value_or("");
+  return r;
+}
+
+std::string base64_floats(const float* v, std::size_t n) {
+  static const char table[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::vector<unsigned char> bytes(n * 4);
+  for (std::size_t i = 0; i < n; ++i) {  // little-endian whatever the machine's order
+    std::uint32_t u;
+    std::memcpy(&u, v + i, 4);
+    for (int b = 0; b < 4; ++b) bytes[i * 4 + static_cast<std::size_t>(b)] = static_cast<unsigned char>(u >> (8 * b));
+  }
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (std::size_t i = 0; i < bytes.size(); i += 3) {
+    const std::uint32_t w = (static_cast<std::uint32_t>(bytes[i]) << 16) |
+                            (i + 1 < bytes.size() ? static_cast<std::uint32_t>(bytes[i + 1]) << 8 : 0u) |
+                            (i + 2 < bytes.size() ? static_cast<std::uint32_t>(bytes[i + 2]) : 0u);
+    out += table[(w >> 18) & 63];
+    out += table[(w >> 12) & 63];
+    out += i + 1 < bytes.size() ? table[(w >> 6) & 63] : '=';
+    out += i + 2 < bytes.size() ? table[w & 63] : '=';
+  }
+  return out;
 }
 
 TokenizeRequest parse_tokenize_request(std::string_view body, const ModelInfo& model) {

@@ -109,6 +109,24 @@ TokenizeRequest parse_tokenize_request(std::string_view body, const ModelInfo& m
 // POST /detokenize: {"tokens": [ids]}.
 std::vector<int> parse_detokenize_request(std::string_view body, const ModelInfo& model);
 
+// POST /v1/embeddings: "input" in OpenAI's four forms (a string, strings, ids, arrays of ids), each
+// one embedding; "encoding_format" float or base64 (little-endian float32, as OpenAI sends it);
+// "dimensions" only as n_embd (GPT-2's vectors cannot be shortened); tinyllm's "pooling" (mean,
+// weighted_mean, last) and "normalize" (default true: OpenAI's vectors have unit length).
+struct EmbeddingRequest {
+  std::vector<std::vector<int>> inputs;
+  bool base64 = false;
+  std::string pooling = "mean";
+  bool normalize = true;
+  std::string user;
+};
+inline constexpr std::size_t max_embedding_inputs = 2048;  // OpenAI's bound on an input array
+EmbeddingRequest parse_embedding_request(std::string_view body, const ModelInfo& model, const Limits& limits,
+                                         int n_embd);
+
+// The vector as OpenAI's base64 encoding_format sends it: float32 little-endian bytes, base64.
+std::string base64_floats(const float* v, std::size_t n);
+
 // --- responses ----------------------------------------------------------------------------------
 
 // "stop" (eos, a stop sequence) or "length" (max_tokens; a client or timeout cut reports "length" too).

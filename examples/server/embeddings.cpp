@@ -1,19 +1,43 @@
-// POST /v1/embeddings. This build's library has no model.embed(), so the endpoint answers OpenAI's
-// 404 error saying so. With it, this one handler becomes: parse {"input", "model", "encoding_format",
-// "dimensions", "user"} like api.cpp's parsers, run model.embed() inside engine_.run_exclusive() (the
-// engine thread owns the model's compute), and answer {"object": "list", "data": [{"object":
-// "embedding", "index", "embedding"}], "model", "usage": {"prompt_tokens", "total_tokens"}}.
+// POST /v1/embeddings: the request parsed (api.cpp), model.embed() run on the engine thread between
+// two decoding steps (that thread owns the model's compute), and OpenAI's list of embeddings.
 #include <httplib.h>
+
+#include <tinyllm/error.hpp>
 
 #include "server.hpp"
 
 namespace tinyllm::server {
 
-void Server::embeddings(const httplib::Request&, httplib::Response&, const std::string&) {
-  throw ApiError(404,
-                 "Embeddings are not available in this build of tinyllm serve: its library has no model.embed(). "
-                 "Use POST /v1/completions, or a tinyllm built with embedding support.",
-                 "invalid_request_error", std::nullopt, std::string("embeddings_not_available"));
+void Server::embeddings(const httplib::Request&, httplib::Response& res, const std::string& body) {
+  const EmbeddingRequest r = parse_embedding_request(body, info_, limits_, model_.config().n_embd);
+  EmbeddingOptions opts;
+  opts.pooling = pooling_from_name(r.pooling);
+  opts.normalize = r.normalize;
+  Embeddings e;
+  try {
+    engine_.run_exclusive([&] { e = model_.embed(r.inputs, opts); });
+  } catch (const Error& err) {  // the parser checked what a request controls; anything left is the server's
+    throw ApiError(500, std::string("The embeddings could not be computed: ") + err.what(), "server_error");
+  }
+  json data = json::array();
+  for (std::size_t i = 0; i < r.inputs.size(); ++i) {
+    const float* v = e[i];
+    json item = {{"object", "embedding"}, {"index", i}};
+    if (r.base64) {
+      item["embedding"] = base64_floats(v, e.dim);
+    } else {
+      json floats = json::array();
+      for (std::size_t k = 0; k < e.dim; ++k) floats.push_back(v[k]);
+      item["embedding"] = std::move(floats);
+    }
+    data.push_back(std::move(item));
+  }
+  const std::size_t tokens = e.total_tokens();
+  metrics_.prompt_tokens(tokens);
+  const json out = {{"object", "list"}, {"data", std::move(data)}, {"model", info_.id},
+                    {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
+  res.status = 200;
+  res.set_content(out.dump(), "application/json");  // floats and ASCII only: dump cannot throw
 }
 
 }  // namespace tinyllm::server

@@ -142,7 +142,39 @@ test('errors arrive as the client\'s typed errors', async () => {
   await assert.rejects(client.completions.create({ model: 'gpt-3.5-turbo-instruct', prompt }), OpenAI.NotFoundError);
   await assert.rejects(client.chat.completions.create({ model, messages: [{ role: 'user', content: 'Hi' }] }),
     (e) => e instanceof OpenAI.NotFoundError && /not a chat model/.test(e.message));
-  await assert.rejects(client.embeddings.create({ model, input: 'Hi' }), OpenAI.NotFoundError);
+});
+
+test('embeddings are the PyTorch oracle\'s, in float and base64', async () => {
+  // tests/reference/make_embedding_fixtures.py: the demo model's pooled vectors, float64 PyTorch.
+  const dir = `${fixtures}/embeddings/tiny-sotu`;
+  const doc = JSON.parse(readFileSync(`${dir}/embeddings.json`, 'utf8'));
+  const blob = readFileSync(`${dir}/embeddings.f32`);
+  const oracle = new Float32Array(blob.buffer, blob.byteOffset, blob.byteLength / 4);
+  for (const [pooling, extra] of [['mean', {}], ['weighted_mean', { pooling: 'weighted_mean' }]]) {
+    const r = await client.embeddings.create({ model, input: doc.texts, encoding_format: 'float', ...extra });
+    assert.equal(r.object, 'list');
+    assert.equal(r.data.length, doc.texts.length);
+    const tokens = doc.inputs.reduce((n, ids) => n + ids.length, 0);
+    assert.deepEqual(r.usage, { prompt_tokens: tokens, total_tokens: tokens });
+    doc.inputs.forEach((ids, i) => {
+      const c = doc.cases.find((k) => k.pooling === pooling && k.layer === 4 && k.normalize &&
+                                      JSON.stringify(k.ids) === JSON.stringify(ids));
+      const want = oracle.subarray(c.offset, c.offset + c.count);
+      const got = r.data[i].embedding;
+      assert.equal(r.data[i].index, i);
+      assert.equal(got.length, want.length);
+      const scale = Math.max(...want.map(Math.abs));
+      got.forEach((v, k) => assert.ok(Math.abs(v - want[k]) <= 1e-5 * scale, `${pooling} input ${i} dim ${k}: ${v} vs ${want[k]}`));
+    });
+  }
+  // The client asks for base64 by default and decodes it: the same floats as the float format.
+  const plain = await client.embeddings.create({ model, input: 'whale', encoding_format: 'float' });
+  const packed = await client.embeddings.create({ model, input: 'whale' });
+  assert.deepEqual(Array.from(packed.data[0].embedding), plain.data[0].embedding.map(Math.fround));
+  await assert.rejects(client.embeddings.create({ model, input: 'whale', dimensions: 64 }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'dimensions');
+  await assert.rejects(client.embeddings.create({ model, input: [] }),
+    (e) => e instanceof OpenAI.BadRequestError && e.param === 'input');
 });
 
 test('the API key is required', async () => {

@@ -241,6 +241,58 @@ TEST_CASE("tokenize and detokenize requests") {
         "model_not_found/model");
 }
 
+TEST_CASE("embeddings requests: OpenAI's input forms, formats and errors naming the field") {
+  Limits lim;
+  lim.max_tokens = 100;
+  lim.max_prompt_tokens = 8;
+  const int n_embd = 128;
+  const EmbeddingRequest one = parse_embedding_request(R"({"model": "tiny-sotu", "input": "It's a fine day"})", info(), lim, n_embd);
+  CHECK(one.inputs == std::vector<std::vector<int>>{{1026, 338, 257, 3734, 1110}});
+  CHECK_FALSE(one.base64);
+  CHECK(one.pooling == "mean");
+  CHECK(one.normalize);
+  CHECK(parse_embedding_request(R"({"input": [15496, 995]})", info(), lim, n_embd).inputs.size() == 1);
+  CHECK(parse_embedding_request(R"({"input": ["a", "b c"]})", info(), lim, n_embd).inputs.size() == 2);
+  CHECK(parse_embedding_request(R"({"input": [[1], [2, 3]], "encoding_format": "base64", "dimensions": 128})", info(),
+                                lim, n_embd).base64);
+  const EmbeddingRequest ext = parse_embedding_request(R"({"input": "x", "pooling": "last", "normalize": false})", info(), lim, n_embd);
+  CHECK(ext.pooling == "last");
+  CHECK_FALSE(ext.normalize);
+  auto code_of = [&](const char* body) -> std::string {
+    try {
+      parse_embedding_request(body, info(), lim, n_embd);
+    } catch (const ApiError& e) {
+      return std::to_string(e.status) + "/" + e.code.value_or("") + "/" + e.param.value_or("");
+    }
+    return "accepted";
+  };
+  CHECK(code_of("{}") == "400/missing_required_parameter/input");
+  CHECK(code_of(R"({"input": ""})") == "400/invalid_value/input");
+  CHECK(code_of(R"({"input": []})") == "400/empty_array/input");
+  CHECK(code_of(R"({"input": [[]]})") == "400/empty_array/input");
+  CHECK(code_of(R"({"input": ["a", 1]})") == "400/invalid_type/input");
+  CHECK(code_of(R"({"input": {"text": "a"}})") == "400/invalid_type/input");
+  CHECK(code_of(R"({"input": [50257]})") == "400/invalid_value/input");
+  CHECK(code_of(R"({"input": [1, 2, 3, 4, 5, 6, 7, 8, 9]})") == "400/context_length_exceeded/input");
+  CHECK(code_of(R"({"input": [1, 2, 3, 4, 5, 6, 7, 8]})") == "accepted");
+  CHECK(code_of(R"({"input": "x", "encoding_format": "int8"})") == "400/invalid_value/encoding_format");
+  CHECK(code_of(R"({"input": "x", "dimensions": 64})") == "400/unsupported_parameter/dimensions");
+  CHECK(code_of(R"({"input": "x", "dimensions": "128"})") == "400/invalid_type/dimensions");
+  CHECK(code_of(R"({"input": "x", "pooling": "none"})") == "400/invalid_value/pooling");
+  CHECK(code_of(R"({"input": "x", "normalize": 1})") == "400/invalid_type/normalize");
+  CHECK(code_of(R"({"input": "x", "frobnicate": 1})") == "400//");
+  CHECK(code_of(R"({"input": "x", "model": "text-embedding-3-small"})") == "404/model_not_found/model");
+  std::string many = R"({"input": [)";
+  for (std::size_t i = 0; i <= max_embedding_inputs; ++i) many += i ? ",\"a\"" : "\"a\"";
+  CHECK(code_of((many + "]}").c_str()) == "400/array_above_max_length/input");
+}
+
+TEST_CASE("embeddings: base64 is OpenAI's little-endian float32") {
+  const float v[2] = {1.0f, -2.5f};  // 0x3f800000, 0xc0200000
+  CHECK(base64_floats(v, 2) == "AACAPwAAIMA=");
+  CHECK(base64_floats(v, 0).empty());
+}
+
 namespace {
 std::vector<TokenOut> tokens_of(const std::string& text) {
   std::vector<TokenOut> out;

@@ -397,7 +397,7 @@ TEST_CASE("HTTP: a drain that runs out of time cancels in-flight requests with a
   CHECK(json::parse(ev.data[ev.data.size() - 2])["error"]["code"] == "shutting_down");
 }
 
-TEST_CASE("HTTP: tokenize, detokenize, models, health, metrics; chat and embeddings say why not") {
+TEST_CASE("HTTP: tokenize, detokenize, models, health, metrics, embeddings; chat says why not") {
   test::LiveServer s(options());
   const Reply t = post(s.port, "/tokenize", R"({"prompt": "It's a fine day; we've", "return_token_strs": true})");
   REQUIRE(t.status == 200);
@@ -419,9 +419,20 @@ TEST_CASE("HTTP: tokenize, detokenize, models, health, metrics; chat and embeddi
   const Reply chat = post(s.port, "/v1/chat/completions", R"({"model": "tiny-sotu", "messages": []})");
   CHECK(chat.status == 404);
   CHECK(chat.body["error"]["message"].get<std::string>().find("not a chat model") != std::string::npos);
-  const Reply emb = post(s.port, "/v1/embeddings", R"({"model": "tiny-sotu", "input": "x"})");
-  CHECK(emb.status == 404);
-  CHECK(emb.body["error"]["code"] == "embeddings_not_available");
+  // Embeddings over HTTP are the library's, bitwise (the oracle comparison is the openai client's test).
+  const Reply emb = post(s.port, "/v1/embeddings", R"({"model": "tiny-sotu", "input": ["Call me Ishmael.", [464, 1181]], "pooling": "last"})");
+  REQUIRE(emb.status == 200);
+  CHECK(emb.body["object"] == "list");
+  CHECK(emb.body["usage"]["prompt_tokens"] == 7);
+  tinyllm::EmbeddingOptions eo;
+  eo.pooling = tinyllm::Pooling::last;
+  eo.normalize = true;
+  const std::vector<float> want = test::demo().embed(std::vector<int>{464, 1181}, eo);
+  REQUIRE(emb.body["data"][1]["embedding"].size() == want.size());
+  for (std::size_t k = 0; k < want.size(); ++k) CHECK(emb.body["data"][1]["embedding"][k].get<float>() == want[k]);
+  CHECK(post(s.port, "/v1/embeddings", R"({"input": "x", "pooling": "max"})").body["error"]["param"] == "pooling");
+  CHECK(post(s.port, "/v1/embeddings", R"({"input": 3.5})").body["error"]["param"] == "input");
+  CHECK(post(s.port, "/v1/embeddings", R"({"model": "tiny-sotu"})").status == 400);
   post(s.port, "/v1/completions", demo_request + "}");
   const std::string metrics = request(s.port, "GET", "/metrics").body.get<std::string>();
   for (const char* line : {R"(tinyllm_requests_total{endpoint="/v1/completions",status="200"} 1)",
