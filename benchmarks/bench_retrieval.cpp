@@ -24,6 +24,7 @@
 
 #include <tinyllm/semantic_index.hpp>
 
+#include "markdown.hpp"
 #include "random_gpt2.hpp"
 
 namespace {
@@ -147,14 +148,6 @@ std::string table(const std::vector<Row>& rows, std::size_t n, int candidates) {
   return s.str();
 }
 
-void write_into(const std::string& path, const std::string& block) {
-  const std::string doc = read(path), begin = "<!-- retrieval-table:begin -->", end = "<!-- retrieval-table:end -->";
-  const std::size_t b = doc.find(begin), e = doc.find(end);
-  if (b == std::string::npos || e == std::string::npos || e < b)
-    throw std::runtime_error(path + ": no " + begin + " ... " + end + " markers");
-  std::ofstream(path, std::ios::binary) << doc.substr(0, b + begin.size()) << "\n" << block << doc.substr(e);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,7 +186,7 @@ int main(int argc, char** argv) {
           << table(rows, task.firsts.size(), candidates);
     std::printf("%s", block.str().c_str());
     if (!into.empty()) {
-      write_into(into, block.str());
+      bench::write_between_markers(into, "retrieval-table", block.str());
       std::fprintf(stderr, "[bench] table written into %s\n", into.c_str());
     }
   } catch (const std::exception& e) {

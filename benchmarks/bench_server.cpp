@@ -8,7 +8,9 @@
 // grows with use (the first leaves the allocator holding the caches it freed, for reuse).
 //
 // Usage: bench_server [--model DIR] [--threads N] [--clients 1,4,16,64,64] [--requests R] [--tokens N]
-//                     [--parallel P] [--type f32|f16|bf16|q8]
+//                     [--parallel P] [--type f32|f16|bf16|q8] [--markdown-into FILE]
+// --markdown-into FILE writes the table between <!-- server-load-table:begin --> and
+// <!-- server-load-table:end --> in FILE (docs/server.md).
 #include <algorithm>  // std::sort, std::max
 #include <atomic>     // std::atomic
 #include <chrono>     // std::chrono
@@ -24,6 +26,7 @@
 #include <httplib.h>
 #include <tinyllm/gpt2.hpp>
 
+#include "markdown.hpp"
 #include "random_gpt2.hpp"
 #include "server.hpp"
 
@@ -93,7 +96,7 @@ void complete(httplib::Client& c, const std::string& body, Sample& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = TINYLLM_BENCH_MODEL_DIR, type, clients_arg = "1,4,16,64,64";
+  std::string dir = TINYLLM_BENCH_MODEL_DIR, type, clients_arg = "1,4,16,64,64", into;
   int threads = 2, requests = 2, tokens = 32, parallel = 64;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i], v = argv[i + 1];
@@ -104,6 +107,11 @@ int main(int argc, char** argv) {
     else if (a == "--tokens") tokens = std::atoi(v.c_str());
     else if (a == "--parallel") parallel = std::atoi(v.c_str());
     else if (a == "--type") type = v;
+    else if (a == "--markdown-into") into = v;
+    else {
+      std::fprintf(stderr, "unknown option %s\n", a.c_str());
+      return 2;
+    }
   }
   std::vector<int> levels;
   for (std::stringstream ss(clients_arg); ss.good();) {
@@ -141,10 +149,19 @@ int main(int argc, char** argv) {
   std::ifstream loadavg("/proc/loadavg");
   std::string load1;
   loadavg >> load1;
-  std::printf("machine: %s, %u hardware threads, load average %s at the start\n", cpu.c_str(),
-              std::thread::hardware_concurrency(), load1.c_str());
-  std::printf("server: 127.0.0.1:%d, --parallel %d, %d threads, %s weights; each client: %d streamed requests of %d tokens\n",
-              port, parallel, threads, type.empty() ? "stored" : type.c_str(), requests, tokens);
+  std::string block;  // what is printed, and written into --markdown-into
+  auto out = [&](const char* fmt, auto... args) {
+    char buf[1024];
+    std::snprintf(buf, sizeof buf, fmt, args...);
+    block += buf;
+    std::printf("%s", buf);
+    std::fflush(stdout);
+  };
+  out("Machine: %s, %u hardware threads, load average %s at the start. Server: `--parallel %d`, %d compute "
+      "threads, %s weights, GPT-2-124M shape (random weights); each client sends %d streamed greedy requests of "
+      "%d tokens, one after another.\n",
+      cpu.c_str(), std::thread::hardware_concurrency(), load1.c_str(), parallel, threads,
+      type.empty() ? "F32" : type.c_str(), requests, tokens);
 
   const std::vector<std::string> starts = {"The state of the Union", "It was the best of times", "Call me Ishmael",
                                            "In the beginning", "We the people", "Four score and seven years ago"};
@@ -158,8 +175,8 @@ int main(int argc, char** argv) {
     complete(c, body(0), s);
   }
   const double rss_before = rss_mb();
-  std::printf("\n| clients | requests | errors | tokens/s | vs 1 client | TTFT p50 | TTFT p99 | per token p50 | per token p99 | RSS after |\n");
-  std::printf("|---|---|---|---|---|---|---|---|---|---|\n");
+  out("\n| clients | requests | errors | tokens/s | vs 1 client | TTFT p50 | TTFT p99 | per token p50 | per token p99 | RSS after |\n");
+  out("|---|---|---|---|---|---|---|---|---|---|\n");
   double one = 0;
   for (int clients : levels) {
     std::vector<Sample> samples(static_cast<std::size_t>(clients));
@@ -182,15 +199,18 @@ int main(int argc, char** argv) {
     }
     const double tps = static_cast<double>(all.tokens) / wall;
     if (clients == 1 || one == 0) one = tps;
-    std::printf("| %d | %d | %zu | %.1f | %.2fx | %.0f ms | %.0f ms | %.1f ms | %.1f ms | %.0f MB |\n", clients,
+    out("| %d | %d | %zu | %.1f | %.2fx | %.0f ms | %.0f ms | %.1f ms | %.1f ms | %.0f MB |\n", clients,
                 clients * requests, all.errors, tps, tps / one, 1e3 * percentile(all.ttft, 0.5),
                 1e3 * percentile(all.ttft, 0.99), 1e3 * percentile(all.gaps, 0.5), 1e3 * percentile(all.gaps, 0.99),
                 rss_mb());
-    std::fflush(stdout);
   }
   const double rss_after = rss_mb();
-  std::printf("\nresident memory: %.0f MB before the levels, %.0f MB after (%+.0f MB)\n", rss_before, rss_after,
-              rss_after - rss_before);
+  out("\nResident memory: %.0f MB before the levels, %.0f MB after (%+.0f MB).\n", rss_before, rss_after,
+      rss_after - rss_before);
+  if (!into.empty()) {
+    bench::write_between_markers(into, "server-load-table", block);
+    std::fprintf(stderr, "[bench] table written into %s\n", into.c_str());
+  }
   server.drain(5);
   listener.join();
   return 0;

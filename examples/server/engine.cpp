@@ -54,7 +54,7 @@ struct Engine::Sequence {
     const std::size_t ctx = static_cast<std::size_t>(model.config().n_positions);
     const std::size_t room = ctx > prompt_length ? ctx - prompt_length : 0;
     max_length = prompt_length + std::min(static_cast<std::size_t>(std::max(cfg.max_new_tokens, 0)), room);
-    rng = detail::sequence_rng(cfg.seed, spec->stream);
+    rng = detail::random_stream(cfg.seed, spec->stream);
     // Not primed with the prompt: OpenAI's stop sequences match the generated text only.
     stop = detail::StopStringMatcher(&cfg.stop_strings);
     if (cfg.prompt_lookup_num_tokens > 0) {
@@ -308,7 +308,7 @@ void Engine::prompt_logprobs(Sequence& s, std::size_t from, std::size_t T) {
   for (std::size_t b = 0; b < T; b += block) {
     const std::size_t n = std::min(block, T - b);
     logits_.resize(n * V_);
-    detail::lm_head<Backend>(model_.config(), model_.weights(), s.state.x.data() + b * C_, n, logits_.data());
+    detail::lm_head<Backend>(model_.weights(), s.state.x.data() + b * C_, n, logits_.data());
     std::vector<TokenOut> part(n);
     Backend::parallel_for(0, n, [&](std::size_t i0, std::size_t i1) {
       for (std::size_t i = i0; i < i1; ++i) {
@@ -335,7 +335,7 @@ void Engine::choose_all(const std::vector<Sequence*>& ready, const float* hidden
   const std::size_t n = ready.size();
   if (n == 0) return;
   logits_.resize(n * V_);
-  detail::lm_head<Backend>(model_.config(), model_.weights(), hidden, n, logits_.data());
+  detail::lm_head<Backend>(model_.weights(), hidden, n, logits_.data());
   std::vector<TokenOut> out(n);
   Backend::parallel_for(0, n, [&](std::size_t b, std::size_t e) {
     for (std::size_t i = b; i < e; ++i) choose(*ready[i], logits_.data() + i * V_, out[i], ready[i]->spec->logprobs);
@@ -348,7 +348,7 @@ void Engine::choose_all(const std::vector<Sequence*>& ready, const float* hidden
   }
 }
 
-// The library's choice (Generator::choose): processors on the sequence's ids, warpers when sampling,
+// The library's choice (Sequence::choose in generation/sequence.hpp): processors on the sequence's ids, warpers when sampling,
 // the sampler or argmax, the log-prob under the processed distribution. OpenAI's logit_bias and
 // presence / frequency penalties are added to the logits first.
 void Engine::choose(Sequence& s, float* row, TokenOut& out, bool want_logprob) const {
@@ -374,7 +374,7 @@ void Engine::choose(Sequence& s, float* row, TokenOut& out, bool want_logprob) c
 }
 
 // Appends a token to the sequence and its job's result; finishes the sequence at an eos token, a
-// stop sequence or its length (the library's Generator::emit). Returns whether it finished.
+// stop sequence or its length (the library's Sequence::emit). Returns whether it finished.
 bool Engine::emit(Sequence& s, TokenOut t) {
   const int id = t.id;
   s.ids.push_back(id);
@@ -425,7 +425,7 @@ void Engine::finish(Sequence& s, FinishReason reason) {
   if (++s.job->finished_ == s.job->specs().size()) end_job(s.job, std::nullopt);
 }
 
-// Prompt lookup, one pass (the library's Generator::speculate): [last id, proposals...] run through
+// Prompt lookup, one pass (the library's prompt-lookup step in generation/speculative_loop.hpp): [last id, proposals...] run through
 // the model at once; the tokens the model agrees with are kept, plus the one it chooses after them,
 // and the cache is rolled back past the rest. The cache holds every id but the last between passes.
 void Engine::speculate(Sequence& s) {
@@ -438,7 +438,7 @@ void Engine::speculate(Sequence& s) {
   pass.insert(pass.end(), proposals.begin(), proposals.end());
   detail::forward_hidden<Backend>(model_.config(), model_.weights(), s.state, pass.data(), k + 1);
   logits_.resize((k + 1) * V_);
-  detail::lm_head<Backend>(model_.config(), model_.weights(), s.state.x.data(), k + 1, logits_.data());
+  detail::lm_head<Backend>(model_.weights(), s.state.x.data(), k + 1, logits_.data());
   if (metrics_) metrics_->step(1);
   std::size_t accepted = 0;
   for (std::size_t i = 0; i <= k; ++i) {
