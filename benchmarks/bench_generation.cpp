@@ -4,7 +4,7 @@
 // is the best of --repeat interleaved runs (shared machines are noisy). Also checks that the batch produced
 // exactly the tokens of the sequences run one by one.
 //
-// Usage: bench_generation [--model DIR] [--threads N] [--batch B] [--tokens N] [--repeat R]
+// Usage: bench_generation [--model DIR] [--threads N] [--batch B] [--tokens N] [--repeat R] [--json FILE]
 #include <algorithm>  // std::min
 #include <chrono>     // std::chrono::steady_clock
 #include <cstdio>     // std::printf
@@ -15,6 +15,7 @@
 
 #include <tinyllm/gpt2.hpp>
 
+#include "json_output.hpp"
 #include "random_gpt2.hpp"
 
 namespace {
@@ -28,6 +29,7 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 int main(int argc, char** argv) {
   std::string dir = TINYLLM_BENCH_MODEL_DIR;
   int threads = 2, batch = 8, tokens = 32, repeat = 5;
+  std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--model")
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
       tokens = std::atoi(argv[i + 1]);
     else if (a == "--repeat")
       repeat = std::atoi(argv[i + 1]);
+    else if (a == "--json")
+      json_path = argv[i + 1];
   }
   if (dir == TINYLLM_BENCH_MODEL_DIR) {
     std::printf("model: %s (written afresh)\n", dir.c_str());
@@ -101,5 +105,8 @@ int main(int argc, char** argv) {
               1e3 * batch / tpsb, 1e3 * tb_long, batch, long_n);
   std::printf("  ratio      : %.2fx the tokens/s of one sequence\n", tpsb / tps1);
   std::printf("  batch results identical to one by one: %s\n", identical ? "yes" : "NO");
+  bench::write_json(json_path, "bench_generation",
+                    {{"threads", threads}, {"batch", batch}, {"tokens", tokens}, {"single_tokens_per_s", tps1},
+                     {"batch_tokens_per_s", tpsb}, {"ratio", tpsb / tps1}, {"identical", identical}});
   return identical ? 0 : 1;
 }

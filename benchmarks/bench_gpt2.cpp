@@ -3,12 +3,14 @@
 // shapes, decoding cost at position 1000 vs 10, and peak memory. Limits are measured in the same run.
 //
 //   bench_gpt2 [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3] [--weights f32,f16,bf16,q8]
+//              [--json FILE]
 //
 // --weights adds, per weight type, decode ms/token and its share of that type's bandwidth limit
 // (the bytes of its matrices), and the prompt speed, at the highest thread count: medians of rounds
 // that take every type in turn.
 //
-// DIR (default: gpt2-124m-random next to the binary) is written once with random weights.
+// DIR (default: gpt2-124m-random next to the binary) is written once with random weights. --json
+// writes the figures for benchmarks/report.py.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -21,6 +23,7 @@
 #include <Eigen/Core>
 #include <tinyllm/gpt2.hpp>
 
+#include "json_output.hpp"
 #include "probes.hpp"
 #include "random_gpt2.hpp"
 
@@ -67,13 +70,13 @@ double decode_ms(const Model& m, int start, int tokens, int reps) {
   std::vector<double> times;
   for (int r = 0; r < reps; ++r) {
     tinyllm::detail::InferenceState s(c);
-    s.logits.resize(V);
+    tinyllm::detail::AlignedBuffer logits(V);
     tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, prompt.data(), prompt.size());
     const float* last = s.x.data() + (prompt.size() - 1) * C;
     const auto t0 = bench::clock_type::now();
     for (int t = 0; t < tokens; ++t) {
-      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, m.weights(), last, 1, s.logits.data());
-      const int next = tinyllm::detail::argmax(s.logits.data(), V);
+      tinyllm::detail::lm_head<tinyllm::DefaultBackend>(m.weights(), last, 1, logits.data());
+      const int next = tinyllm::detail::argmax(logits.data(), V);
       tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, m.weights(), s, &next, 1);
       last = s.x.data();
     }
@@ -98,7 +101,7 @@ double prompt_seconds(const Model& m, int T, int reps) {
 }
 
 // GFLOP/s of C = A B (+bias) with Eigen and with tinyllm's GEMM kernel, M x K times K x N.
-void gemm_compare(int threads, int M, int K, int N) {
+bench::json gemm_compare(int threads, int M, int K, int N) {
   using Mat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   Mat A = Mat::Random(M, K), B = Mat::Random(K, N), Cm(M, N);
   std::vector<float> bias(static_cast<std::size_t>(N), 0.1f), c(static_cast<std::size_t>(M) * N);
@@ -118,6 +121,8 @@ void gemm_compare(int threads, int M, int K, int N) {
   }
   std::printf("  gemm %4dx%4dx%4d  Eigen %6.1f GFLOP/s   tinyllm %6.1f GFLOP/s   (%.2fx Eigen)\n", M, K, N,
               flops / bench::median(te) / 1e9, flops / bench::median(tt) / 1e9, bench::median(te) / bench::median(tt));
+  return {{"threads", threads}, {"m", M}, {"k", K}, {"n", N}, {"eigen_gflop_per_s", flops / bench::median(te) / 1e9},
+          {"tinyllm_gflop_per_s", flops / bench::median(tt) / 1e9}};
 }
 
 std::vector<int> parse_list(const std::string& s) {
@@ -134,7 +139,9 @@ int main(int argc, char** argv) {
   std::string dir;
   std::vector<int> thread_counts = {1, 2};
   int tokens = 64, prompt_len = 494, reps = 3;
-  std::vector<std::string> weight_types;
+  std::vector<tinyllm::WeightType> weight_types;
+  std::string json_path;
+  bench::json out;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--dir") dir = argv[i + 1];
@@ -142,13 +149,20 @@ int main(int argc, char** argv) {
     else if (a == "--tokens") tokens = std::atoi(argv[i + 1]);
     else if (a == "--prompt") prompt_len = std::atoi(argv[i + 1]);
     else if (a == "--reps") reps = std::atoi(argv[i + 1]);
+    else if (a == "--json") json_path = argv[i + 1];
     else if (a == "--weights") {
       std::stringstream ss(argv[i + 1]);
       std::string item;
-      while (std::getline(ss, item, ',')) weight_types.push_back(item);
+      try {
+        while (std::getline(ss, item, ',')) weight_types.push_back(tinyllm::parse_weight_type(item, "--weights"));
+      } catch (const tinyllm::Error& e) {
+        std::fprintf(stderr, "%s\n", e.what());
+        return 2;
+      }
     }
     else {
-      std::fprintf(stderr, "usage: %s [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--dir DIR] [--threads 1,2] [--tokens 64] [--prompt 494] [--reps 3] "
+                   "[--weights f32,f16,bf16,q8] [--json FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -164,6 +178,8 @@ int main(int argc, char** argv) {
     peak[static_cast<std::size_t>(t)] = bench::fma_peak(t);
     std::printf("  %d thread%s: read bandwidth %.1f GB/s, fp32 FMA peak %.0f GFLOP/s\n", t, t > 1 ? "s" : " ",
                 bw[static_cast<std::size_t>(t)] / 1e9, peak[static_cast<std::size_t>(t)] / 1e9);
+    out["limits"].push_back({{"threads", t}, {"read_gb_per_s", bw[static_cast<std::size_t>(t)] / 1e9},
+                             {"fma_peak_gflop_per_s", peak[static_cast<std::size_t>(t)] / 1e9}});
   }
 
   // (the probe buffer is released before loading, so it is not counted in the model's peak memory)
@@ -172,6 +188,9 @@ int main(int argc, char** argv) {
   const auto t0 = bench::clock_type::now();
   const Model m = Model::from_pretrained(dir);
   std::printf("\nload: %.0f ms (model.safetensors %.0f MB, mapped)\n", bench::seconds_since(t0) * 1e3, file_bytes / 1e6);
+  out["model"] = "GPT-2-124M shape, random F32 weights";
+  out["load_ms"] = bench::seconds_since(t0) * 1e3;
+  out["file_mb"] = file_bytes / 1e6;
   const auto& c = m.config();
   const double wbytes = weight_bytes_per_token(c, m.weights());
 
@@ -183,6 +202,8 @@ int main(int argc, char** argv) {
   const double kv = static_cast<double>(2 * c.n_layer) * c.n_positions * c.n_embd * 4;
   std::printf("\npeak resident memory %.0f MB; bound: file %.0f MB + full KV cache %.0f MB + 64 MB = %.0f MB\n",
               status_kb("VmHWM:") / 1e3, file_bytes / 1e6, kv / 1e6, (file_bytes + kv) / 1e6 + 64);
+  out["peak_rss_mb"] = status_kb("VmHWM:") / 1e3;
+  out["peak_rss_bound_mb"] = (file_bytes + kv) / 1e6 + 64;
   // Weights stream faster from 2 MB pages (the probes read from them too): how much of the mapped
   // file is. (The page cache decides: a file it holds in 4 KB pages, say one partly evicted and read
   // back in, stays so; this benchmark writes its file afresh.)
@@ -220,6 +241,16 @@ int main(int argc, char** argv) {
     }
     const double at10 = bench::median(t10), at1000 = bench::median(t1000);
     std::printf("  decode at position 10: %.2f ms, at 1000: %.2f ms (%.2fx)\n", at10, at1000, at1000 / at10);
+    out["by_threads"].push_back({{"threads", t},
+                              {"decode_ms", ms},
+                              {"decode_limit_ms", floor_ms},
+                              {"read_gb_per_s", B / 1e9},
+                              {"prompt_tokens", prompt_len},
+                              {"prompt_tokens_per_s", prompt_len / ps},
+                              {"prompt_gflop_per_s", flops / ps / 1e9},
+                              {"fma_peak_gflop_per_s", P / 1e9},
+                              {"decode_at_10_ms", at10},
+                              {"decode_at_1000_ms", at1000}});
   }
   if (tinyllm::amx_available()) {  // the opt-in bf16 prompt path, interleaved with the F32 kernels
     tinyllm::LoadOptions opts;
@@ -245,6 +276,8 @@ int main(int argc, char** argv) {
       const double fs = bench::median(f32), as = bench::median(amx);
       std::printf("  %d thread%s: %d tokens in %.1f ms = %.0f tokens/s, %.2fx the F32 kernels (%.1f ms) in the same run\n", t,
                   t > 1 ? "s" : " ", prompt_len, as * 1e3, prompt_len / as, fs / as, fs * 1e3);
+      out["amx"].push_back({{"threads", t}, {"prompt_tokens_per_s", prompt_len / as}, {"f32_prompt_tokens_per_s", prompt_len / fs},
+                            {"max_logit_diff", d / mx}});
     }
   } else {
     std::printf("\nprompt on AMX bf16 tiles: this machine has none (LoadOptions::amx needs them)\n");
@@ -260,10 +293,10 @@ int main(int argc, char** argv) {
       std::vector<double> ms, share, share_same, prompt_s;
     };
     std::vector<Typed> types;
-    for (const auto& name : weight_types) {
+    for (const tinyllm::WeightType type : weight_types) {
+      const std::string name = tinyllm::weight_type_name(type);
       tinyllm::LoadOptions opts;
-      opts.weight_type = name == "f16" ? tinyllm::WeightType::F16 : name == "bf16" ? tinyllm::WeightType::BF16
-                       : name == "q8" ? tinyllm::WeightType::Q8 : tinyllm::WeightType::F32;
+      opts.weight_type = type;
       const auto l0 = bench::clock_type::now();
       Model mt = Model::from_pretrained(dir, opts);
       const double load_ms = bench::seconds_since(l0) * 1e3;
@@ -298,15 +331,29 @@ int main(int argc, char** argv) {
                   100.0 * *std::min_element(ty.share.begin(), ty.share.end()),
                   100.0 * *std::max_element(ty.share.begin(), ty.share.end()), 100.0 * bench::median(ty.share_same),
                   prompt_len / ps, 100.0 * prompt_flops(c, prompt_len) / ps / P, ty.load_ms);
+      out["weight_types"].push_back({{"type", ty.name},
+                                     {"threads", t},
+                                     {"rounds", rounds},
+                                     {"step_mb", ty.bytes / 1e6},
+                                     {"decode_ms", bench::median(ty.ms)},
+                                     {"share", bench::median(ty.share)},
+                                     {"share_min", *std::min_element(ty.share.begin(), ty.share.end())},
+                                     {"share_max", *std::max_element(ty.share.begin(), ty.share.end())},
+                                     {"share_same_size_read", bench::median(ty.share_same)},
+                                     {"prompt_tokens", prompt_len},
+                                     {"prompt_tokens_per_s", prompt_len / ps},
+                                     {"prompt_share_of_fma_peak", prompt_flops(c, prompt_len) / ps / P},
+                                     {"load_ms", ty.load_ms}});
     }
   }
 
   std::printf("\nGEMM on the prompt's shapes (T = %d):\n", prompt_len);
   for (int t : thread_counts) {
     std::printf(" %d thread%s\n", t, t > 1 ? "s" : "");
-    gemm_compare(t, prompt_len, c.n_embd, 3 * c.n_embd);
-    gemm_compare(t, prompt_len, c.n_embd, c.inner_dim());
-    gemm_compare(t, prompt_len, c.inner_dim(), c.n_embd);
+    out["gemm"].push_back(gemm_compare(t, prompt_len, c.n_embd, 3 * c.n_embd));
+    out["gemm"].push_back(gemm_compare(t, prompt_len, c.n_embd, c.inner_dim()));
+    out["gemm"].push_back(gemm_compare(t, prompt_len, c.inner_dim(), c.n_embd));
   }
+  bench::write_json(json_path, "bench_gpt2", out);
   return 0;
 }

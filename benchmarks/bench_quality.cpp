@@ -4,22 +4,26 @@
 // whether the bars hold (F16/BF16 perplexity within +0.5% of F32, Q8 within +2% and top-1
 // agreement >= 97%). Windows of n_positions tokens, disjoint (stride = window) unless --stride.
 //
-// Usage: bench_quality [--model DIR] [--file TEXT] [--threads N] [--max-tokens N] [--stride N]
-#include <chrono>   // std::chrono::steady_clock
-#include <cstdio>   // std::printf
-#include <cstdlib>  // std::atoi
-#include <fstream>  // std::ifstream
-#include <sstream>  // std::ostringstream
-#include <string>   // std::string
-#include <vector>   // std::vector
+// Usage: bench_quality [--model DIR] [--file TEXT] [--threads N] [--max-tokens N] [--stride N] [--json FILE]
+#include <chrono>      // std::chrono::steady_clock
+#include <cstdio>      // std::printf
+#include <cstdlib>     // std::atoi
+#include <filesystem>  // std::filesystem::path
+#include <fstream>     // std::ifstream
+#include <sstream>     // std::ostringstream
+#include <string>      // std::string
+#include <vector>      // std::vector
 
 #include <tinyllm/gpt2.hpp>
 #include <tinyllm/perplexity.hpp>
+
+#include "json_output.hpp"
 
 int main(int argc, char** argv) {
   std::string dir = std::string(TINYLLM_SOURCE_DIR) + "/models/tiny-sotu";
   std::string file = std::string(TINYLLM_SOURCE_DIR) + "/benchmarks/data/heldout.txt";
   int threads = 2, stride = 0;
+  std::string json_path;
   std::size_t max_tokens = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
@@ -33,6 +37,8 @@ int main(int argc, char** argv) {
       max_tokens = static_cast<std::size_t>(std::atol(argv[i + 1]));
     else if (a == "--stride")
       stride = std::atoi(argv[i + 1]);
+    else if (a == "--json")
+      json_path = argv[i + 1];
   }
   tinyllm::set_num_threads(threads);
   std::ifstream in(file, std::ios::binary);
@@ -60,6 +66,13 @@ int main(int argc, char** argv) {
 
   bool all_pass = true;
   double f32_ppl = 0;
+  bench::json out = {{"model", "tiny-sotu"}, {"stored_as", tinyllm::weight_type_name(stored)},
+                     {"text", std::filesystem::path(file).filename().string()}, {"tokens", ids.size()},
+                     {"window", window}, {"stride", stride}};
+  auto add_row = [&](const char* type, const tinyllm::ComparisonStats& st, double change) {
+    out["types"].push_back({{"type", type}, {"perplexity", st.model.perplexity()}, {"change", change},
+                            {"top1_agreement", st.top1_agreement()}, {"mean_kl", st.mean_kl()}});
+  };
   for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16,
                     tinyllm::WeightType::Q8}) {
     tinyllm::LoadOptions opts;
@@ -87,6 +100,7 @@ int main(int argc, char** argv) {
                 : q8 ? (pass ? "ppl <= +2%, top-1 >= 97%: yes" : "ppl <= +2%, top-1 >= 97%: NO")
                      : (pass ? "ppl <= +0.5%: yes" : "ppl <= +0.5%: NO"));
     std::fflush(stdout);
+    add_row(tinyllm::weight_type_name(type), st, change);
   }
   if (tinyllm::amx_available()) {  // F32 weights, prompts (these windows) on bf16 AMX tiles
     tinyllm::LoadOptions opts = f32;
@@ -101,6 +115,9 @@ int main(int argc, char** argv) {
     std::printf("%-5s %12.4f %+8.3f%% %13.2f%% %14.6f %10.0f  %s\n", "amx", st.model.perplexity(), 100 * change,
                 100 * st.top1_agreement(), st.mean_kl(), static_cast<double>(st.model.tokens) / s,
                 pass ? "ppl <= +0.5%: yes (F32 weights, LoadOptions::amx)" : "ppl <= +0.5%: NO (F32 weights, LoadOptions::amx)");
+    add_row("amx", st, change);
   }
+  out["pass"] = all_pass;
+  bench::write_json(json_path, "bench_quality", out);
   return all_pass ? 0 : 2;
 }

@@ -61,7 +61,7 @@ struct Passes {
     const int next = 42;
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, &next, 1);
-    tinyllm::detail::lm_head<Backend>(c, m.weights(), s.x.data(), 1, s.logits.data());
+    tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data(), 1, s.logits.data());
     return bench::seconds_since(t0);
   }
   // One step of B sequences (generate_batch's step): forward_batch and the head over all B rows.
@@ -80,7 +80,7 @@ struct Passes {
     std::vector<int> next(B, 42);
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_batch<Backend>(c, m.weights(), act, caches.data(), next.data(), B);
-    tinyllm::detail::lm_head<Backend>(c, m.weights(), act.x.data(), B, logits.data());
+    tinyllm::detail::lm_head<Backend>(m.weights(), act.x.data(), B, logits.data());
     return bench::seconds_since(t0);
   }
   // A prompt of T tokens: the transformer over all of them and the head over the last row (logits()).
@@ -91,7 +91,7 @@ struct Passes {
     s.logits.resize(static_cast<std::size_t>(c.vocab_size));
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, ids.data(), T);
-    tinyllm::detail::lm_head<Backend>(c, m.weights(), s.x.data() + (T - 1) * static_cast<std::size_t>(c.n_embd), 1,
+    tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data() + (T - 1) * static_cast<std::size_t>(c.n_embd), 1,
                                       s.logits.data());
     return bench::seconds_since(t0);
   }
@@ -104,7 +104,7 @@ struct Passes {
     std::vector<float> logits(T * static_cast<std::size_t>(c.vocab_size));
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, pass.data(), T);
-    tinyllm::detail::lm_head<Backend>(c, m.weights(), s.x.data(), T, logits.data());
+    tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data(), T, logits.data());
     return bench::seconds_since(t0);
   }
 };
@@ -115,11 +115,6 @@ std::vector<std::string> split(const std::string& s) {
   std::string item;
   while (std::getline(ss, item, ',')) out.push_back(item);
   return out;
-}
-
-tinyllm::WeightType parse_type(const std::string& name) {
-  return name == "f16" ? tinyllm::WeightType::F16 : name == "bf16" ? tinyllm::WeightType::BF16
-       : name == "q8" ? tinyllm::WeightType::Q8 : tinyllm::WeightType::F32;
 }
 
 }  // namespace
@@ -177,7 +172,7 @@ int main(int argc, char** argv) {
   std::vector<Typed> models;
   for (const auto& name : types) {
     tinyllm::LoadOptions o;
-    o.weight_type = parse_type(name);
+    o.weight_type = tinyllm::parse_weight_type(name, "--weights");
     Model m = Model::from_pretrained(dir, o);
     const double bytes = step_bytes(m.config(), m.weights(), Passes::context + 1);
     models.push_back({name, std::move(m), bytes, {}, {}});

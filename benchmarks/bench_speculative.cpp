@@ -12,7 +12,7 @@
 //
 // Each figure is the median of --repeat interleaved runs (shared machines are noisy).
 // Usage: bench_speculative [--model DIR] [--threads N] [--tokens N] [--repeat R] [--lookup K]
-//                          [--draft-tokens N] [--draft-threshold P] [--schedule constant|heuristic]
+//                          [--draft-tokens N] [--draft-threshold P] [--schedule constant|heuristic] [--json FILE]
 #include <algorithm>  // std::sort
 #include <chrono>     // std::chrono::steady_clock
 #include <cstdio>     // std::printf
@@ -22,6 +22,7 @@
 
 #include <tinyllm/gpt2.hpp>
 
+#include "json_output.hpp"
 #include "random_gpt2.hpp"
 
 namespace {
@@ -46,9 +47,10 @@ struct Options {
 };
 
 // Plain greedy, prompt lookup and the draft model on one model, for each prompt; returns whether all
-// methods gave the same tokens.
+// methods gave the same tokens, and adds the figures to `out`.
 bool compare(const char* title, const tinyllm::GPT2& model, const tinyllm::GPT2& draft,
-             const std::vector<std::string>& prompts, const Options& o) {
+             const std::vector<std::string>& prompts, const Options& o, bench::json& out) {
+  bench::json fig = {{"model", title}, {"tokens", o.tokens}};
   tinyllm::GenerationConfig base;
   base.max_new_tokens = o.tokens;
   base.min_new_tokens = o.tokens;  // eos cannot end a run early
@@ -91,6 +93,9 @@ bool compare(const char* title, const tinyllm::GPT2& model, const tinyllm::GPT2&
       std::printf("  %-30s %-18s %9.1f %6.2fx %9zu %8.0f%% %12.2f %5s\n",
                   ("\"" + prompt.substr(0, 26) + "\"").c_str(), me.name, o.tokens / sec, plain / sec, st.proposed,
                   100 * st.acceptance_rate(), m == 0 ? 1.0 : st.tokens_per_pass(), eq ? "yes" : "NO");
+      fig["prompts"].push_back({{"prompt", prompt}, {"method", me.name}, {"tokens_per_s", o.tokens / sec},
+                                {"ratio", plain / sec}, {"acceptance_rate", st.acceptance_rate()},
+                                {"tokens_per_pass", m == 0 ? 1.0 : st.tokens_per_pass()}, {"same", eq}});
     }
   }
   bool same = true;
@@ -100,7 +105,14 @@ bool compare(const char* title, const tinyllm::GPT2& model, const tinyllm::GPT2&
                 static_cast<double>(me.total.generated) / me.seconds, methods[0].seconds / me.seconds,
                 me.total.proposed, 100 * me.total.acceptance_rate(), me.total.tokens_per_pass(),
                 me.same ? "yes" : "NO");
+    fig["all_prompts"].push_back({{"method", me.name},
+                                  {"tokens_per_s", static_cast<double>(me.total.generated) / me.seconds},
+                                  {"ratio", methods[0].seconds / me.seconds},
+                                  {"acceptance_rate", me.total.acceptance_rate()},
+                                  {"tokens_per_pass", me.total.tokens_per_pass()},
+                                  {"same", me.same}});
   }
+  out["models"].push_back(fig);
   return same;
 }
 
@@ -109,6 +121,7 @@ bool compare(const char* title, const tinyllm::GPT2& model, const tinyllm::GPT2&
 int main(int argc, char** argv) {
   std::string dir = TINYLLM_BENCH_MODEL_DIR;
   Options o;
+  std::string json_path;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--model")
@@ -127,6 +140,8 @@ int main(int argc, char** argv) {
       o.draft_threshold = static_cast<float>(std::atof(argv[i + 1]));
     else if (a == "--schedule")
       o.schedule = argv[i + 1];
+    else if (a == "--json")
+      json_path = argv[i + 1];
   }
   const std::string demo = std::string(TINYLLM_SOURCE_DIR) + "/models/tiny-sotu";
   if (dir == TINYLLM_BENCH_MODEL_DIR) {
@@ -141,17 +156,20 @@ int main(int argc, char** argv) {
               "%d tokens, confidence threshold %.2f, schedule %s\n",
               o.threads, o.repeat, o.lookup, o.draft_tokens, o.draft_threshold, o.schedule.c_str());
   bool same = true;
+  bench::json out = {{"threads", o.threads}, {"lookup", o.lookup}, {"draft_tokens", o.draft_tokens}};
   {
     const auto model = tinyllm::GPT2::from_pretrained(dir, f32);
     const auto draft = tinyllm::GPT2::from_pretrained(dir, q8);
     same = compare("GPT-2-124M shape, random F32 weights", model, draft, {"The state of the Union", "It was the best of times", "Call me Ishmael.", "Hello, my name is",
-                    "In 1776, the", "Science is", "There are many ways to", "Please note that"}, o) && same;
+                    "In 1776, the", "Science is", "There are many ways to", "Please note that"}, o, out) && same;
   }
   {
     const auto model = tinyllm::GPT2::from_pretrained(demo, f32);
     const auto draft = tinyllm::GPT2::from_pretrained(demo, q8);
-    same = compare("demo model (tiny-sotu) as F32", model, draft, {"The state of the Union", "Call me Ishmael."}, o) && same;
+    same = compare("demo model (tiny-sotu) as F32", model, draft, {"The state of the Union", "Call me Ishmael."}, o, out) && same;
   }
   std::printf("\nall methods produced the same tokens: %s\n", same ? "yes" : "NO");
+  out["same"] = same;
+  bench::write_json(json_path, "bench_speculative", out);
   return same ? 0 : 1;
 }

@@ -3,7 +3,7 @@
 // when node and tests/reference/node_modules/tiktoken are present; prints MB/s, the ratio, and
 // whether both gave the same ids. Then the worst cases for BPE: 1 MB pieces of one repeated letter,
 // of random letters and of digits; and the English text as a batch of paragraphs on all cores.
-// Usage: bench_tokenizer [--model DIR] [--prose FILE] [--runs N] [--no-tiktoken]
+// Usage: bench_tokenizer [--model DIR] [--prose FILE] [--runs N] [--no-tiktoken] [--json FILE]
 #include <tinyllm/tokenizer.hpp>
 
 #include <algorithm>  // std::sort, std::shuffle
@@ -18,6 +18,8 @@
 #include <thread>     // std::thread::hardware_concurrency
 #include <unistd.h>   // getpid
 #include <vector>     // std::vector
+
+#include "json_output.hpp"
 
 namespace {
 
@@ -103,7 +105,7 @@ bool run_tiktoken(const std::string& file, Result& out) {
 
 // Runs tinyllm and tiktoken alternately, so that both see the same machine load; the ratio is the
 // median of the per-round ratios.
-void compare(const char* name, const tinyllm::Tokenizer& tok, const std::string& text, int runs, bool tiktoken) {
+bench::json compare(const char* name, const tinyllm::Tokenizer& tok, const std::string& text, int runs, bool tiktoken) {
   run_tinyllm(tok, text.substr(0, 100000));  // warm up
   const auto file = std::filesystem::temp_directory_path() / ("tinyllm-bench-" + std::to_string(::getpid()) + ".txt");
   if (tiktoken) std::ofstream(file, std::ios::binary).write(text.data(), static_cast<std::streamsize>(text.size()));
@@ -127,21 +129,29 @@ void compare(const char* name, const tinyllm::Tokenizer& tok, const std::string&
   else
     std::printf("  (tiktoken not run)  %zu ids\n", a.ids);
   std::fflush(stdout);
+  bench::json j = {{"text", name}, {"mb", text.size() / 1e6}, {"runs", runs}, {"tinyllm_mb_per_s", median(us)}};
+  if (!ratio.empty()) {
+    j["tiktoken_mb_per_s"] = median(tk);
+    j["ratio"] = median(ratio);
+    j["identical"] = same;
+  }
+  return j;
 }
 
-void time_piece(const char* name, const tinyllm::Tokenizer& tok, const std::string& text) {
+bench::json time_piece(const char* name, const tinyllm::Tokenizer& tok, const std::string& text) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto ids = tok.encode_ordinary(text);
   const double s = seconds_since(t0);
   const bool ok = tok.decode(ids) == text;
   std::printf("%-34s %8.3f s  %7zu ids%s\n", name, s, ids.size(), ok ? "" : "  ROUND TRIP FAILED");
   std::fflush(stdout);
+  return {{"text", name}, {"seconds", s}, {"round_trip", ok}};
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string model = source_dir + "/models/tiny-sotu", prose = "/work/shared/data/heldout.txt";
+  std::string model = source_dir + "/models/tiny-sotu", prose = source_dir + "/benchmarks/data/heldout.txt", json_path;
   int runs = 5;
   bool tiktoken = true;
   for (int i = 1; i < argc; ++i) {
@@ -150,8 +160,9 @@ int main(int argc, char** argv) {
     else if (a == "--prose" && i + 1 < argc) prose = argv[++i];
     else if (a == "--runs" && i + 1 < argc) runs = std::max(1, std::atoi(argv[++i]));
     else if (a == "--no-tiktoken") tiktoken = false;
+    else if (a == "--json" && i + 1 < argc) json_path = argv[++i];
     else {
-      std::fprintf(stderr, "usage: %s [--model DIR] [--prose FILE] [--runs N] [--no-tiktoken]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--model DIR] [--prose FILE] [--runs N] [--no-tiktoken] [--json FILE]\n", argv[0]);
       return 2;
     }
   }
@@ -170,18 +181,19 @@ int main(int argc, char** argv) {
 
   std::printf("single thread, median of %d runs (tinyllm and tiktoken alternating); prose from %s\n", runs,
               prose.c_str());
-  compare("English", tok, english, runs, tiktoken);
-  compare("CJK", tok, cjk, runs, tiktoken);
+  bench::json out;
+  out["encode"].push_back(compare("English", tok, english, runs, tiktoken));
+  out["encode"].push_back(compare("CJK", tok, cjk, runs, tiktoken));
 
   std::mt19937_64 rng(1);
   std::string letters(1'000'000, 'a');
   for (auto& c : letters) c = static_cast<char>('a' + rng() % 26);
   std::string digits(1'000'000, '0');
   for (auto& c : digits) c = static_cast<char>('0' + rng() % 10);
-  time_piece("1 MB of 'a' (one piece)", tok, std::string(1'000'000, 'a'));
-  time_piece("1 MB of random a-z (one piece)", tok, letters);
-  time_piece("1 MB of random digits (one piece)", tok, digits);
-  time_piece("1 MB of spaces", tok, std::string(1'000'000, ' '));
+  out["pieces"].push_back(time_piece("1 MB of 'a' (one piece)", tok, std::string(1'000'000, 'a')));
+  out["pieces"].push_back(time_piece("1 MB of random a-z (one piece)", tok, letters));
+  out["pieces"].push_back(time_piece("1 MB of random digits (one piece)", tok, digits));
+  out["pieces"].push_back(time_piece("1 MB of spaces", tok, std::string(1'000'000, ' ')));
 
   // Multi-threaded: the English text as ~10 kB texts, encode_ordinary_batch on every core.
   std::vector<std::string> batch;
@@ -196,5 +208,7 @@ int main(int argc, char** argv) {
   std::sort(times.begin(), times.end());
   std::printf("English as %zu texts, encode_ordinary_batch on %d threads: %.1f MB/s\n", batch.size(), threads,
               english.size() / 1e6 / times[times.size() / 2]);
+  out["batch"] = {{"threads", threads}, {"mb_per_s", english.size() / 1e6 / times[times.size() / 2]}};
+  bench::write_json(json_path, "bench_tokenizer", out);
   return 0;
 }

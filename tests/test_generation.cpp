@@ -335,6 +335,55 @@ TEST_CASE("batches: generate_batch equals running each prompt alone, whatever th
   CHECK(model.generate_batch(std::vector<std::string>{"The whale"}, cfg)[0] == texts[0]);
 }
 
+TEST_CASE("continuous batching: sequences join and leave a DecodeBatch between steps, each with its own config") {
+  // What a server does with DecodeBatch: requests join the running batch at a step and leave when
+  // done or cancelled. Each sequence's tokens and scores are what generating it alone gives.
+  const auto& model = demo();
+  const auto prompts = demo_prompts();
+  const auto configs = batch_configs();  // greedy, sampling, sampling with 3 sequences: one config each
+  const std::vector<std::size_t> which = {0, 1, 2, 1};
+  tinyllm::detail::ModelRef m{model.config(), model.weights(), &model.tokenizer()};
+  tinyllm::detail::DecodeBatch<tinyllm::DefaultBackend> batch(m);
+  std::vector<std::size_t> ids;
+  std::vector<std::string> streamed(which.size());
+  auto join = [&](std::size_t i) {
+    const GenerationConfig& cfg = configs[which[i]].second;
+    auto on_token = [&streamed, i](int id) {
+      streamed[i] += std::to_string(id) + " ";
+      return true;
+    };
+    ids.push_back(batch.add(prompts[i % prompts.size()], {&cfg, model.eos_token_ids(), 0, true, on_token}));
+  };
+  join(0);
+  join(1);
+  for (int s = 0; s < 3; ++s) batch.step();
+  join(2);  // joins a batch two sequences into their text
+  const auto cancelled = batch.add(prompts[4], {&configs[1].second, model.eos_token_ids(), 0, false, {}});
+  batch.step();
+  join(3);
+  const tinyllm::GenerationResult partial = batch.remove(cancelled);  // leaves before it is done
+  const auto whole = model.generate(prompts[4], configs[1].second);
+  REQUIRE(partial.sequence.size() == prompts[4].size() + 1);  // one step: one token
+  CHECK(std::equal(partial.sequence.begin(), partial.sequence.end(), whole.begin()));
+  while (batch.running() > 0) batch.step();
+  for (std::size_t i = 0; i < which.size(); ++i) {
+    CAPTURE(i);
+    const auto& [name, cfg] = configs[which[i]];
+    CAPTURE(name);
+    GenerationConfig one = cfg;
+    one.num_return_sequences = 1;  // the first sequence of that config (random stream 0)
+    const auto alone = model.generate_with_scores(prompts[i % prompts.size()], one);
+    const tinyllm::GenerationResult r = batch.remove(ids[i]);
+    CHECK(r.sequence == alone[0].sequence);
+    CHECK(r.logprobs == alone[0].logprobs);
+    CHECK(r.finish_reason == alone[0].finish_reason);
+    std::string expected;
+    for (int id : r.new_ids()) expected += std::to_string(id) + " ";
+    CHECK(streamed[i] == expected);
+  }
+  CHECK(batch.size() == 0);
+}
+
 TEST_CASE("seed contract: same seed and config, same tokens across runs, thread counts and backends") {
   const auto& model = demo();
   const auto serial = tinyllm::BasicGPT2<tinyllm::Serial>::from_pretrained(test::demo_model());
@@ -366,7 +415,7 @@ TEST_CASE("seed contract: same seed and config, same tokens across runs, thread 
 TEST_CASE("sampling draws from the processed distribution") {
   // softmax of [log 0.5, log 0.3, -inf, log 0.2]: frequencies within a few standard deviations
   const float scores[4] = {std::log(0.5f), std::log(0.3f), -inf, std::log(0.2f)};
-  auto rng = tinyllm::detail::sequence_rng(7, 0);
+  auto rng = tinyllm::detail::random_stream(7, 0);
   std::vector<int> count(4);
   const int n = 40000;
   for (int i = 0; i < n; ++i) ++count[static_cast<std::size_t>(tinyllm::detail::sample_from(scores, 4, rng))];
@@ -375,8 +424,8 @@ TEST_CASE("sampling draws from the processed distribution") {
   CHECK(std::abs(count[1] / double(n) - 0.3) < 0.0115);
   CHECK(std::abs(count[3] / double(n) - 0.2) < 0.0100);
   // The streams are fixed by the C++ standard: the first draws of (seed 0, sequence 0) never change.
-  auto a = tinyllm::detail::sequence_rng(0, 0), b = tinyllm::detail::sequence_rng(0, 0),
-       c = tinyllm::detail::sequence_rng(0, 1);
+  auto a = tinyllm::detail::random_stream(0, 0), b = tinyllm::detail::random_stream(0, 0),
+       c = tinyllm::detail::random_stream(0, 1);
   CHECK(a() == b());
   CHECK(a() != c());
 }

@@ -109,7 +109,7 @@ TEST_CASE_TEMPLATE("linear layer: up to 64 rows, each bitwise the row alone, hal
       CAPTURE(K);
       CAPTURE(tinyllm::weight_type_name(type));
       const Matrix w(K, N, type, 8, K + 1);
-      const tinyllm::LinearWeights lw{w.view, bias.data(), int(K), int(N)};
+      const tinyllm::layers::LinearWeights lw{w.view, bias.data(), int(K), int(N)};
       const auto x = random_floats(64 * K, 3);
       std::vector<float> one(N);
       for (std::size_t T : {2, 6, 16, 17, 40, 64}) {

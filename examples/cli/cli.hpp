@@ -29,14 +29,16 @@ inline std::string read_file(const std::string& path) {
 }
 
 // The names --type and --assistant_type accept.
-inline const std::vector<std::string> weight_type_names = {"f32", "f16", "bf16", "q8"};
+inline const std::vector<std::string> weight_type_names = [] {
+  std::vector<std::string> names;
+  for (WeightType t : all_weight_types) names.push_back(weight_type_name(t));
+  return names;
+}();
 
-// "f32", "f16", "bf16", "q8"; empty: the matrices as stored.
+// "f32", "f16", "bf16", "q8" (parse_weight_type); empty: the matrices as stored.
 inline std::optional<WeightType> weight_type(const std::string& name) {
-  for (auto t : {WeightType::F32, WeightType::F16, WeightType::BF16, WeightType::Q8})
-    if (name == weight_type_name(t)) return t;
-  if (!name.empty()) throw Error("--type: '" + name + "' is not one of f32, f16, bf16, q8");
-  return std::nullopt;
+  if (name.empty()) return std::nullopt;
+  return parse_weight_type(name, "--type");
 }
 
 // Loads a folder and says so on stderr, with the time it took.
@@ -63,5 +65,9 @@ Command add_generate(CLI::App& tool);
 Command add_tokenize(CLI::App& tool);
 Command add_perplexity(CLI::App& tool);
 Command add_quantize(CLI::App& tool);
+Command add_explain(CLI::App& tool);
+Command add_embed(CLI::App& tool);
+Command add_index(CLI::App& tool);
+Command add_serve(CLI::App& tool);  // serve.cpp, or serve_unavailable.cpp in a build without cpp-httplib
 
 }  // namespace tinyllm::cli

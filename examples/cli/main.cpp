@@ -14,7 +14,8 @@ int main(int argc, char** argv) {
 
   using namespace tinyllm::cli;
   const std::vector<Command> commands = {add_generate(app), add_tokenize(app), add_perplexity(app),
-                                         add_quantize(app)};
+                                         add_quantize(app), add_explain(app), add_embed(app), add_index(app),
+                                         add_serve(app)};
   CLI11_PARSE(app, argc, argv);
   if (threads > 0) tinyllm::set_num_threads(threads);
   try {

@@ -22,6 +22,7 @@
 #include "backend/openmp.hpp"
 #include "backend/thread_pool.hpp"
 #include "config.hpp"
+#include "embedding/pooling.hpp"
 #include "error.hpp"
 #include "generation/batch.hpp"
 #include "generation/config.hpp"
@@ -29,6 +30,7 @@
 #include "io/json.hpp"
 #include "io/mapped_file.hpp"
 #include "model/gpt2_model.hpp"
+#include "model/inspect.hpp"
 #include "model/loader.hpp"
 #include "model/save.hpp"
 #include "model/weights.hpp"
@@ -86,6 +88,26 @@ bool keep_going(F& f, Arg&& arg) {
     return static_cast<bool>(f(std::forward<Arg>(arg)));
   }
 }
+
+// What every generate call checks before it runs, once: the config's values (validate), then what
+// the call allows. one_sequence: why it returns one sequence (null: it returns any number);
+// streaming: what to use for beam search instead, when the call streams (null: it does not).
+inline void check_generation(const GenerationConfig& cfg, const char* one_sequence, const char* streaming) {
+  cfg.validate();
+  if (streaming && cfg.num_beams > 1)
+    fail("GenerationConfig.num_beams", "is " + std::to_string(cfg.num_beams) + ": streaming needs num_beams = 1 (" +
+                                           streaming + ")");
+  if (one_sequence && cfg.num_return_sequences != 1)
+    fail("GenerationConfig.num_return_sequences",
+         "is " + std::to_string(cfg.num_return_sequences) + ": " + one_sequence);
+}
+
+// The id to start from when there is no text (`what`: "the prompt", "the session"): bos_token_id,
+// as HF's generate() without inputs does.
+inline int start_token(const GPT2Config& c, const char* who, const char* what) {
+  if (c.bos_token_id < 0) fail(who, std::string(what) + " is empty and the model has no bos_token_id");
+  return c.bos_token_id;
+}
 }  // namespace detail
 
 template <class Backend>
@@ -104,6 +126,12 @@ class BasicGPT2 {
   std::vector<float> forward(const std::vector<int>& ids) const;
   // Logits of the last position only: vocab_size floats.
   std::vector<float> logits(const std::vector<int>& ids) const;
+  // One forward pass seen from inside: HF's attentions and hidden_states (as opts asks) and the
+  // logits, in HF's layout and meaning (model/inspect.hpp). explain.hpp builds on it.
+  Inspection inspect(const std::vector<int>& ids, const InspectOptions& opts = {}) const {
+    check_ids(ids, "inspect");
+    return detail::inspect<Backend>(config_, store_->w, ids, opts);
+  }
 
   // Prompt + new ids, like Hugging Face's generate(): greedy, sampling or beam search as cfg says.
   // Stops at an eos token, a stop string, max_length / max_new_tokens, or the model's n_positions.
@@ -159,6 +187,22 @@ class BasicGPT2 {
 
   // The stop tokens generation uses when GenerationConfig::eos_token_id is empty.
   const std::vector<int>& eos_token_ids() const { return eos_; }
+  // The folder the model was loaded from (HF's name_or_path).
+  const std::string& name_or_path() const { return dir_; }
+
+  // Embeddings (embeddings.hpp): a text's or ids' hidden states pooled into one vector (or every
+  // token's, Pooling::none), [n_embd] per vector. A batch runs its inputs together through the prompt
+  // kernels, each input's vectors bitwise what it gives alone; returns vectors and token counts.
+  std::vector<float> embed(std::string_view text, const EmbeddingOptions& opts = {}) const;
+  std::vector<float> embed(const std::vector<int>& ids, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(const std::vector<std::string>& texts, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(const std::vector<std::vector<int>>& ids, const EmbeddingOptions& opts = {}) const;
+  Embeddings embed(std::initializer_list<std::string_view> texts, const EmbeddingOptions& opts = {}) const {
+    return embed(std::vector<std::string>(texts.begin(), texts.end()), opts);
+  }
+  Embeddings embed(std::initializer_list<std::vector<int>> ids, const EmbeddingOptions& opts = {}) const {
+    return embed(std::vector<std::vector<int>>(ids), opts);
+  }
 
  private:
   friend class BasicSession<Backend>;
@@ -166,10 +210,11 @@ class BasicGPT2 {
   void check_ids(const std::vector<int>& ids, const char* who) const;
   std::vector<int> encode_prompt(std::string_view prompt, const char* who) const;
   std::vector<int> generate_one(const std::vector<int>& input_ids, const GenerationConfig& cfg,
-                                const detail::TokenCallback* on_token) const;
+                                const detail::TokenCallback& on_token) const;
   detail::ModelRef ref() const { return {config_, store_->w, tokenizer_error_.empty() ? &tokenizer_ : nullptr}; }
+  // cfg checked by the caller (detail::check_generation); on_token may be empty.
   std::vector<GenerationResult> run(std::vector<detail::PromptState>& prompts, const GenerationConfig& cfg, bool scores,
-                                    const detail::TokenCallback* on_token) const;
+                                    const detail::TokenCallback& on_token = {}) const;
   std::vector<detail::PromptState> prompt_states(const std::vector<std::vector<int>>& batch, const char* who) const;
   std::string text(const std::vector<int>& ids) const {
     return tokenizer().decode_text(ids, /*skip_special_tokens=*/true);
@@ -269,7 +314,7 @@ std::vector<float> BasicGPT2<Backend>::forward(const std::vector<int>& ids) cons
   detail::InferenceState s(config_);
   detail::forward_hidden<Backend>(config_, store_->w, s, ids.data(), ids.size());
   std::vector<float> out(ids.size() * static_cast<std::size_t>(config_.vocab_size));
-  detail::lm_head<Backend>(config_, store_->w, s.x.data(), ids.size(), out.data());
+  detail::lm_head<Backend>(store_->w, s.x.data(), ids.size(), out.data());
   return out;
 }
 
@@ -280,7 +325,7 @@ std::vector<float> BasicGPT2<Backend>::logits(const std::vector<int>& ids) const
   detail::forward_hidden<Backend>(config_, store_->w, s, ids.data(), ids.size());
   std::vector<float> out(static_cast<std::size_t>(config_.vocab_size));
   const std::size_t C = static_cast<std::size_t>(config_.n_embd);
-  detail::lm_head<Backend>(config_, store_->w, s.x.data() + (ids.size() - 1) * C, 1, out.data());
+  detail::lm_head<Backend>(store_->w, s.x.data() + (ids.size() - 1) * C, 1, out.data());
   return out;
 }
 
@@ -299,46 +344,35 @@ std::vector<detail::PromptState> BasicGPT2<Backend>::prompt_states(const std::ve
 template <class Backend>
 std::vector<GenerationResult> BasicGPT2<Backend>::run(std::vector<detail::PromptState>& prompts,
                                                       const GenerationConfig& cfg, bool scores,
-                                                      const detail::TokenCallback* on_token) const {
-  detail::Generator<Backend> g(ref(), cfg, detail::checked_eos(ref(), cfg, eos_), scores, on_token);
-  return g.run(prompts);
+                                                      const detail::TokenCallback& on_token) const {
+  return detail::run_generation<Backend>(ref(), prompts, cfg, detail::checked_eos(ref(), cfg, eos_), scores, on_token);
 }
 
 template <class Backend>
 std::vector<int> BasicGPT2<Backend>::generate_one(const std::vector<int>& input_ids, const GenerationConfig& cfg,
-                                                  const detail::TokenCallback* on_token) const {
-  cfg.validate();
-  if (cfg.num_return_sequences != 1)
-    detail::fail("GenerationConfig.num_return_sequences", "is " + std::to_string(cfg.num_return_sequences) +
-                                                              ": generate() returns one sequence (use generate_batch)");
+                                                  const detail::TokenCallback& on_token) const {
+  detail::check_generation(cfg, "generate() returns one sequence (use generate_batch)",
+                           on_token ? "beam search knows its result only at the end" : nullptr);
   auto prompts = prompt_states({input_ids}, "generate");
   return std::move(run(prompts, cfg, false, on_token)[0].sequence);
 }
 
 template <class Backend>
 std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg) const {
-  return generate_one(input_ids, cfg, nullptr);
+  return generate_one(input_ids, cfg, {});
 }
 
 template <class Backend>
 template <class OnToken>
 std::vector<int> BasicGPT2<Backend>::generate(const std::vector<int>& input_ids, const GenerationConfig& cfg,
                                               OnToken&& on_token) const {
-  if (cfg.num_beams > 1)
-    detail::fail("GenerationConfig.num_beams",
-                 "is " + std::to_string(cfg.num_beams) +
-                     ": streaming needs num_beams = 1 (beam search knows its result only at the end)");
-  const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
-  return generate_one(input_ids, cfg, &cb);
+  return generate_one(input_ids, cfg, [&](int id) { return detail::keep_going(on_token, id); });
 }
 
 template <class Backend>
 std::vector<int> BasicGPT2<Backend>::encode_prompt(std::string_view prompt, const char* who) const {
   std::vector<int> ids = tokenizer().encode(prompt);
-  if (ids.empty()) {  // like HF's generate() without inputs: start from bos_token_id
-    if (config_.bos_token_id < 0) detail::fail(who, "the prompt is empty and the model has no bos_token_id");
-    ids.push_back(config_.bos_token_id);
-  }
+  if (ids.empty()) ids.push_back(detail::start_token(config_, who, "the prompt"));
   return ids;
 }
 
@@ -373,10 +407,10 @@ std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const Gen
 template <class Backend>
 std::vector<std::vector<int>> BasicGPT2<Backend>::generate_batch(const std::vector<std::vector<int>>& input_ids,
                                                                  const GenerationConfig& cfg) const {
-  cfg.validate();
+  detail::check_generation(cfg, nullptr, nullptr);
   auto prompts = prompt_states(input_ids, "generate_batch");
   std::vector<std::vector<int>> out;
-  for (GenerationResult& r : run(prompts, cfg, false, nullptr)) out.push_back(std::move(r.sequence));
+  for (GenerationResult& r : run(prompts, cfg, false)) out.push_back(std::move(r.sequence));
   return out;
 }
 
@@ -405,24 +439,22 @@ std::vector<GenerationResult> BasicGPT2<Backend>::generate_with_scores(const std
 template <class Backend>
 std::vector<GenerationResult> BasicGPT2<Backend>::generate_with_scores(const std::vector<std::vector<int>>& input_ids,
                                                                        const GenerationConfig& cfg) const {
-  cfg.validate();
+  detail::check_generation(cfg, nullptr, nullptr);
   auto prompts = prompt_states(input_ids, "generate");
-  return run(prompts, cfg, true, nullptr);
+  return run(prompts, cfg, true);
 }
 
 template <class Backend>
 template <class OnToken>
 GenerationResult BasicGPT2<Backend>::generate_with_scores(const std::vector<int>& input_ids, const GenerationConfig& cfg,
                                                           OnToken&& on_token) const {
-  cfg.validate();
-  if (cfg.num_beams > 1 || cfg.num_return_sequences != 1)
-    detail::fail(cfg.num_beams > 1 ? "GenerationConfig.num_beams" : "GenerationConfig.num_return_sequences",
-                 "must be 1 when streaming one sequence (use generate_with_scores without a callback)");
-  const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
+  detail::check_generation(cfg, "streaming returns one sequence (use generate_with_scores without a callback)",
+                           "use generate_with_scores without a callback");
   auto prompts = prompt_states({input_ids}, "generate");
-  return std::move(run(prompts, cfg, true, &cb)[0]);
+  return std::move(run(prompts, cfg, true, [&](int id) { return detail::keep_going(on_token, id); })[0]);
 }
 
 }  // namespace tinyllm
 
-#include "session.hpp"  // BasicSession, Session: needs BasicGPT2 complete
+#include "embeddings.hpp"  // BasicGPT2::embed: needs BasicGPT2 complete
+#include "session.hpp"     // BasicSession, Session: needs BasicGPT2 complete

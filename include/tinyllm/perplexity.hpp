@@ -59,8 +59,7 @@ void for_each_prediction(const std::array<const BasicGPT2<Backend>*, M>& models,
       const std::size_t rows = std::min(chunk, end - t);
       for (std::size_t m = 0; m < M; ++m) {
         const std::size_t C = static_cast<std::size_t>(models[m]->config().n_embd);
-        lm_head<Backend>(models[m]->config(), models[m]->weights(), states[m].x.data() + (t - 1 - begin) * C, rows,
-                         logits[m].data());
+        lm_head<Backend>(models[m]->weights(), states[m].x.data() + (t - 1 - begin) * C, rows, logits[m].data());
       }
       on_rows(rows_of, ids.data() + t, rows);
     }

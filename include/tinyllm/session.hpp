@@ -56,7 +56,7 @@ class BasicSession {
   const BasicGPT2<Backend>& model() const { return model_; }
 
  private:
-  GenerationResult run(const GenerationConfig& cfg, bool scores, const detail::TokenCallback* on_token);
+  GenerationResult run(const GenerationConfig& cfg, bool scores, const detail::TokenCallback& on_token);
 
   BasicGPT2<Backend> model_;  // a handle: copies share the weights
   std::vector<int> ids_;
@@ -88,16 +88,10 @@ void BasicSession<Backend>::truncate(std::size_t n) {
 
 template <class Backend>
 GenerationResult BasicSession<Backend>::run(const GenerationConfig& cfg, bool scores,
-                                            const detail::TokenCallback* on_token) {
-  cfg.validate();
-  if (cfg.num_return_sequences != 1)
-    detail::fail("GenerationConfig.num_return_sequences",
-                 "is " + std::to_string(cfg.num_return_sequences) + ": a session continues with one sequence");
-  if (ids_.empty()) {
-    if (model_.config().bos_token_id < 0)
-      detail::fail("Session.generate", "the session is empty and the model has no bos_token_id");
-    ids_.push_back(model_.config().bos_token_id);
-  }
+                                            const detail::TokenCallback& on_token) {
+  detail::check_generation(cfg, "a session continues with one sequence",
+                           on_token ? "use generate_with_scores for beam search" : nullptr);
+  if (ids_.empty()) ids_.push_back(detail::start_token(model_.config(), "Session.generate", "the session"));
   if (cached() == ids_.size()) state_.cache.set_length(static_cast<int>(ids_.size() - 1));  // re-run the last token
   std::vector<detail::PromptState> prompts;
   prompts.push_back({ids_, std::move(state_)});
@@ -116,12 +110,7 @@ GenerationResult BasicSession<Backend>::run(const GenerationConfig& cfg, bool sc
 template <class Backend>
 template <class OnToken>
 std::vector<int> BasicSession<Backend>::generate(const GenerationConfig& cfg, OnToken&& on_token) {
-  if (cfg.num_beams > 1)
-    detail::fail("GenerationConfig.num_beams",
-                 "is " + std::to_string(cfg.num_beams) +
-                     ": streaming needs num_beams = 1 (use generate_with_scores for beam search)");
-  const detail::TokenCallback cb = [&](std::size_t, int id) { return detail::keep_going(on_token, id); };
-  return run(cfg, false, &cb).new_ids();
+  return run(cfg, false, [&](int id) { return detail::keep_going(on_token, id); }).new_ids();
 }
 
 template <class Backend>
@@ -141,7 +130,7 @@ std::string BasicSession<Backend>::generate_text(const GenerationConfig& cfg, On
 
 template <class Backend>
 GenerationResult BasicSession<Backend>::generate_with_scores(const GenerationConfig& cfg) {
-  return run(cfg, true, nullptr);
+  return run(cfg, true, {});
 }
 
 }  // namespace tinyllm

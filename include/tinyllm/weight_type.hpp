@@ -1,9 +1,13 @@
-// WeightType and WeightView: the element types a weight matrix may have in memory, and a typed,
-// non-owning view of one matrix. Shared by every tier; depends on nothing.
+// WeightType and WeightView: the element types a weight matrix may have in memory, their names, and
+// a typed, non-owning view of one matrix. Shared by every tier; depends on error.hpp only.
 #pragma once
 
-#include <cstddef>  // std::size_t
-#include <cstdint>  // std::int8_t, std::uint16_t
+#include <cstddef>      // std::size_t
+#include <cstdint>      // std::int8_t, std::uint16_t
+#include <string>       // std::string
+#include <string_view>  // std::string_view
+
+#include "error.hpp"
 
 namespace tinyllm {
 
@@ -15,6 +19,7 @@ namespace tinyllm {
 //        Products with Q8 weights quantize the activations to 8 bits per block of 32 as well and use
 //        int8 dot products (AVX-512 VNNI), like llama.cpp's q8_0.
 enum class WeightType { F32, F16, BF16, Q8 };
+inline constexpr WeightType all_weight_types[] = {WeightType::F32, WeightType::F16, WeightType::BF16, WeightType::Q8};
 
 inline constexpr std::size_t q8_block = 32;  // weights per scale, along the reduction dimension
 inline constexpr std::size_t q8_group = 4;   // consecutive reduction indices stored together (one int32)
@@ -30,6 +35,17 @@ inline const char* weight_type_name(WeightType t) {
     case WeightType::Q8: return "q8";
   }
   return "?";
+}
+
+// The WeightType weight_type_name gives `name` ("f32", "f16", "bf16", "q8"). Any other name is an
+// Error naming `where` (the flag or field it came from) and the value.
+inline WeightType parse_weight_type(std::string_view name, const std::string& where = "weight type") {
+  std::string names;
+  for (WeightType t : all_weight_types) {
+    if (name == weight_type_name(t)) return t;
+    names += std::string(names.empty() ? "" : ", ") + weight_type_name(t);
+  }
+  detail::fail(where, "'" + std::string(name) + "' is not one of " + names);
 }
 
 // Bytes per weight, scales and sums included.

@@ -9,7 +9,7 @@ Deterministic: the same seed and the same inputs give the same bytes. Inputs, al
   /usr/share/unicode/      Debian's unicode-data 15.0.0: UnicodeData.txt, Scripts.txt, emoji/*.txt
                            (character repertoires; which class a character has is tiktoken's business)
   /usr/lib/python3.11/     a few standard-library modules, as source code
-  --prose FILE             English prose (default /work/shared/data/heldout.txt; skipped if absent)
+  --prose FILE             English prose (default benchmarks/data/heldout.txt; skipped if absent)
 Hand-written sentences below cover the languages; random text fills in the rest of each repertoire.
 
 Usage: /usr/bin/python3 tests/reference/make_tokenizer_corpus.py [--seed 1] [--out DIR] [--scale 1.0]
@@ -601,7 +601,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--out", default=os.path.join(HERE, "..", "fixtures", "tokenizer"))
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every category's size")
-    ap.add_argument("--prose", default="/work/shared/data/heldout.txt")
+    ap.add_argument("--prose", default=os.path.join(HERE, "..", "..", "benchmarks", "data", "heldout.txt"))
     args = ap.parse_args()
     g = Gen(args.seed, args.prose)
     k = lambda kb: int(kb * 1000 * args.scale)

@@ -1,8 +1,7 @@
 // A 64-byte aligned, fixed-size float buffer (cache-line and AVX-512 aligned). Buffers of 2 MB and
 // more start on a 2 MB boundary and ask for huge pages (Linux transparent huge pages, madvise):
 // converted weights and the KV cache are read in long streams, which run faster from 2 MB pages than
-// from 4 KB ones (fewer TLB misses and page walks). Reading 512 MB on 2 threads (AMD EPYC Zen 4, THP
-// "madvise"), interleaved in one process: 27-34 -> 30-51 GB/s. Depends on nothing.
+// from 4 KB ones (fewer TLB misses and page walks). Depends on nothing.
 #pragma once
 
 #include <cstddef>  // std::size_t
@@ -37,7 +36,7 @@ inline std::size_t mapped_bytes(std::size_t bytes) {
 // Zero-filled, 64-byte aligned memory of `bytes` (> 0); `mapped` says which way it came (for free).
 // Large buffers start on a 2 MB boundary and are advised to use huge pages: the kernel backs each
 // whole 2 MB of them with one, the rest (a part of 2 MB at the end) with 4 KB pages, so nothing is
-// rounded up (the 24 KV-cache buffers of the 124M shape, 3 MB each, would otherwise take 24 MB more).
+// rounded up (a KV-cache buffer of 3 MB would otherwise take 4 MB).
 inline void* allocate_aligned(std::size_t bytes, bool& mapped) {
 #if TINYLLM_HUGE_PAGES
   if (bytes >= huge_page_bytes) {  // map 2 MB more, keep the part from a 2 MB boundary, give the rest back
@@ -63,7 +62,7 @@ inline void* allocate_aligned(std::size_t bytes, bool& mapped) {
   return p;
 }
 
-inline void free_aligned(void* p, std::size_t bytes, bool mapped) {
+inline void free_aligned(void* p, [[maybe_unused]] std::size_t bytes, [[maybe_unused]] bool mapped) {
   if (!p) return;
 #if TINYLLM_HUGE_PAGES
   if (mapped) {
@@ -71,8 +70,6 @@ inline void free_aligned(void* p, std::size_t bytes, bool mapped) {
     return;
   }
 #endif
-  (void)bytes;
-  (void)mapped;
   ::operator delete[](p, std::align_val_t(64));
 }
 

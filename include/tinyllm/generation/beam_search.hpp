@@ -59,7 +59,6 @@ class BeamSearch {
     }
   }
 
-  std::size_t num_beams() const { return beams_.size(); }
   const std::vector<Beam>& running() const { return beams_; }
   bool done() const { return done_; }
 

@@ -3,22 +3,20 @@
 //   repetition_penalty, no_repeat_ngram_size, bad_words_ids, min_length, min_new_tokens, then, when
 //   sampling, temperature, top_k, top_p, min_p, typical_p.
 // Softmaxes and cumulative sums run in double (HF: float32 with double accumulation); only exact ties
-// at a threshold could decide differently. Depends on generation/config.hpp only.
+// at a threshold could decide differently. Depends on generation/config.hpp and softmax.hpp.
 #pragma once
 
 #include <algorithm>   // std::sort, std::nth_element, std::find, std::equal, std::unique
-#include <cmath>       // std::exp, std::log, std::abs
+#include <cmath>       // std::abs
 #include <cstddef>     // std::size_t
 #include <functional>  // std::greater
-#include <limits>      // std::numeric_limits
 #include <utility>     // std::pair
 #include <vector>      // std::vector
 
 #include "config.hpp"
+#include "softmax.hpp"
 
 namespace tinyllm::detail {
-
-inline constexpr float neg_inf = -std::numeric_limits<float>::infinity();
 
 // What the processors see of a sequence: ids[0, n) = prompt (prompt_length ids) + generated so far.
 struct SequenceView {
@@ -99,16 +97,15 @@ struct Candidates {
   double log_norm = 0;
 };
 inline Candidates finite_candidates(const float* scores, std::size_t V) {
+  std::vector<double> w(V);
+  const SoftmaxSum sum = softmax_weights<double>(scores, V, w.data());
   Candidates c;
   for (std::size_t i = 0; i < V; ++i)
-    if (scores[i] != neg_inf) c.items.emplace_back(scores[i], static_cast<int>(i));
-  double m = -std::numeric_limits<double>::infinity(), sum = 0;
-  for (const auto& it : c.items) m = std::max(m, static_cast<double>(it.first));
-  c.p.resize(c.items.size());
-  for (std::size_t i = 0; i < c.items.size(); ++i)
-    sum += (c.p[i] = std::exp(static_cast<double>(c.items[i].first) - m));
-  for (double& x : c.p) x /= sum;
-  c.log_norm = m + std::log(sum);
+    if (scores[i] != neg_inf) {
+      c.items.emplace_back(scores[i], static_cast<int>(i));
+      c.p.push_back(w[i] / sum.total);
+    }
+  c.log_norm = sum.log_norm();
   return c;
 }
 

@@ -1,10 +1,9 @@
 // Choosing the next token from processed scores: greedy argmax, multinomial sampling from a seeded,
 // platform-independent random stream, and the log-probabilities reported with each token.
-// Depends on generation/config.hpp, generation/processors.hpp and kernels/ (argmax).
+// Depends on generation/ (config, output, processors, softmax) and kernels/ (argmax).
 #pragma once
 
 #include <algorithm>  // std::partial_sort, std::min
-#include <cmath>      // std::exp, std::log
 #include <cstddef>    // std::size_t
 #include <cstdint>    // std::uint64_t, std::uint32_t
 #include <limits>     // std::numeric_limits
@@ -16,19 +15,33 @@
 #include "config.hpp"
 #include "output.hpp"
 #include "processors.hpp"
+#include "softmax.hpp"
 
 namespace tinyllm::detail {
 
 // Index of the largest score; the first one on ties (what torch.argmax returns).
 inline int argmax(const float* scores, std::size_t n) { return static_cast<int>(kernels::impl::argmax(scores, n)); }
 
-// The random stream of return sequence r of a prompt: std::mt19937_64 seeded from
-// std::seed_seq{seed low 32 bits, seed high 32 bits, r}. Both are specified bit for bit by the C++
-// standard, so the stream is the same on every platform, and it depends on nothing but (seed, r):
-// not on the thread count, the other prompts of a batch, or the prompt's place in it.
-inline std::mt19937_64 sequence_rng(std::uint64_t seed, std::size_t r) {
-  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                    static_cast<std::uint32_t>(r)};
+// What a random stream is for, beyond a sequence's own draws: a salt makes the stream independent
+// of the plain one of the same (seed, stream).
+enum class RandomSalt : std::uint32_t {
+  none = 0,              // a sequence's draws (sampling, beam sampling, speculative sampling's test)
+  draft = 0x64726166u,   // "draf": the draft model's proposals in speculative decoding
+};
+
+// Random stream `stream` of a seed (return sequence r of a prompt: stream r): std::mt19937_64 seeded
+// from std::seed_seq{seed low 32 bits, seed high 32 bits, stream} and the salt as a fourth word
+// unless it is none. Both are specified bit for bit by the C++ standard, so the stream is the same
+// on every platform, and it depends on nothing but its arguments: not on the thread count, the
+// other prompts of a batch, or the prompt's place in it.
+inline std::mt19937_64 random_stream(std::uint64_t seed, std::size_t stream, RandomSalt salt = RandomSalt::none) {
+  const auto lo = static_cast<std::uint32_t>(seed), hi = static_cast<std::uint32_t>(seed >> 32),
+             r = static_cast<std::uint32_t>(stream);
+  if (salt == RandomSalt::none) {
+    std::seed_seq seq{lo, hi, r};
+    return std::mt19937_64(seq);
+  }
+  std::seed_seq seq{lo, hi, r, static_cast<std::uint32_t>(salt)};
   return std::mt19937_64(seq);
 }
 
@@ -36,37 +49,33 @@ inline std::mt19937_64 sequence_rng(std::uint64_t seed, std::size_t r) {
 // std::uniform_real_distribution.
 inline double uniform01(std::mt19937_64& rng) { return static_cast<double>(rng() >> 11) * 0x1.0p-53; }
 
-// Draws an index with probability softmax(scores) (-inf: never): one uniform number, walked
-// through the probabilities in index order.
-inline int sample_from(const float* scores, std::size_t V, std::mt19937_64& rng) {
-  double m = -std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < V; ++i) m = std::max(m, static_cast<double>(scores[i]));
-  std::vector<double> e(V);
-  double total = 0;
-  int last = 0;
-  for (std::size_t i = 0; i < V; ++i) {
-    e[i] = scores[i] == neg_inf ? 0.0 : static_cast<double>(std::exp(scores[i] - static_cast<float>(m)));
-    total += e[i];
-    if (e[i] > 0) last = static_cast<int>(i);
-  }
-  if (!(total > 0)) return argmax(scores, V);  // every token was removed: no distribution to draw from
+// Draws an index with probability w[i] / total (total = sum of w > 0): one uniform number, walked
+// through the weights in index order.
+inline int draw(const std::vector<double>& w, double total, std::mt19937_64& rng) {
   double u = uniform01(rng) * total;
-  for (std::size_t i = 0; i < V; ++i) {
-    u -= e[i];
-    if (u < 0 && e[i] > 0) return static_cast<int>(i);
+  int last = 0;
+  for (std::size_t i = 0; i < w.size(); ++i) {
+    if (w[i] <= 0) continue;
+    last = static_cast<int>(i);
+    u -= w[i];
+    if (u < 0) return last;
   }
   return last;  // u was within rounding of total
+}
+
+// Draws an index with probability softmax(scores) (-inf: never).
+inline int sample_from(const float* scores, std::size_t V, std::mt19937_64& rng) {
+  std::vector<double> w(V);
+  const SoftmaxSum sum = softmax_weights<float>(scores, V, w.data());
+  if (!(sum.total > 0)) return argmax(scores, V);  // every token was removed: no distribution to draw from
+  return draw(w, sum.total, rng);
 }
 
 // log of the softmax denominator of scores: log p(id) = scores[id] - log_normalizer. +inf when every
 // score is -inf (then every log-probability is -inf).
 inline double log_normalizer(const float* scores, std::size_t V) {
-  double m = -std::numeric_limits<double>::infinity(), sum = 0;
-  for (std::size_t i = 0; i < V; ++i) m = std::max(m, static_cast<double>(scores[i]));
-  if (m == -std::numeric_limits<double>::infinity()) return std::numeric_limits<double>::infinity();
-  const float mf = static_cast<float>(m);
-  for (std::size_t i = 0; i < V; ++i) sum += static_cast<double>(std::exp(scores[i] - mf));  // float exp: 3x faster
-  return m + std::log(sum);
+  const SoftmaxSum sum = softmax_weights<float>(scores, V, nullptr);
+  return sum.empty() ? std::numeric_limits<double>::infinity() : sum.log_norm();
 }
 
 // The n most likely ids and their log-probabilities, most likely first (ties: the lower id).
@@ -88,13 +97,6 @@ inline float token_logprob(const float* scores, std::size_t V, int id, std::size
   const double log_norm = log_normalizer(scores, V);
   if (top && n > 0) *top = top_logprobs(scores, V, n, log_norm);
   return static_cast<float>(static_cast<double>(scores[id]) - log_norm);
-}
-
-// Samples from raw logits with cfg's warpers (temperature, top_k, top_p, min_p, typical_p).
-inline int sample(const float* logits, std::size_t n, const GenerationConfig& cfg, std::mt19937_64& rng) {
-  std::vector<float> scores(logits, logits + n);
-  warp(scores.data(), n, cfg);
-  return sample_from(scores.data(), n, rng);
 }
 
 }  // namespace tinyllm::detail

@@ -1,8 +1,8 @@
 // The pieces of speculative decoding that do not touch a model: where proposals come from (prompt
 // lookup) and how a proposal drawn from a draft distribution q is accepted or replaced under the
-// model's distribution p (speculative sampling). The loop that uses them is Generator::speculate
-// (batch.hpp): it appends the proposals to the sequence's KV cache in one forward pass, which gives
-// k + 1 rows of logits, keeps the accepted prefix and rolls the cache back past the rest.
+// model's distribution p (speculative sampling). The loop that uses them is SpeculativeLoop
+// (speculative_loop.hpp): it appends the proposals to the sequence's KV cache in one forward pass,
+// which gives k + 1 rows of logits, keeps the accepted prefix and rolls the cache back past the rest.
 //
 // Exactness. Every row's logits are bitwise those of one-token-at-a-time decoding (a pass over T
 // tokens does each row's arithmetic alone), so:
@@ -18,15 +18,14 @@
 #pragma once
 
 #include <algorithm>  // std::min, std::max, std::equal
-#include <cmath>      // std::exp
 #include <cstddef>    // std::size_t
-#include <cstdint>    // std::uint32_t, std::uint64_t
 #include <limits>     // std::numeric_limits
-#include <random>     // std::mt19937_64, std::seed_seq
+#include <random>     // std::mt19937_64
 #include <utility>    // std::pair
 #include <vector>     // std::vector
 
 #include "sampling.hpp"
+#include "softmax.hpp"
 
 namespace tinyllm::detail {
 
@@ -34,9 +33,9 @@ namespace tinyllm::detail {
 // those that differ from the id before them (where the text switches token) were followed by
 // themselves: the habit of a model that runs a token several times once it switches to it (greedy
 // decoding of small and random models does; a trained model's text switches token almost every time
-// and rarely repeats, but a single repeat, such as a blank line, happens). A quarter because of the
-// costs: on the 124M shape a rejected run of 10 proposals adds ~30% to a pass, an accepted one saves
-// one pass or more.
+// and rarely repeats, but a single repeat, such as a blank line, happens). A quarter, not a
+// majority, because a rejected run costs a pass a fraction of a row while an accepted one saves a
+// whole pass or more (docs/kernel-notes.md).
 inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_length) {
   const std::size_t L = ids.size();
   std::size_t switches = 0, repeated = 0;
@@ -50,8 +49,8 @@ inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_len
 
 // Prompt lookup (HF's PromptLookupCandidateGenerator, the same parameters): for n = max_ngram down to
 // 1, find where the last n ids occurred before; propose up to max_tokens ids that followed them
-// there. Four choices differ from HF's, for more accepted tokens per pass (measured in
-// bench_speculative); they change proposals only, never the output:
+// there. Four choices differ from HF's, for more accepted tokens per pass (bench_speculative shows
+// the gain); they change proposals only, never the output:
 //   - the latest occurrence is used, not the first;
 //   - a continuation that runs into the end of the sequence goes on periodically (after "a b a b",
 //     "a b" proposes "a b a b ..."; after "x x x", "x" proposes "x x x ...");
@@ -60,8 +59,9 @@ inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_len
 //     occurred before is proposed repeated (a continuation found for that id alone, the token after
 //     its previous run, is then the weaker guess). A trained model's text rarely has the habit.
 //   - when nothing else applies (the last id is new), it is proposed up to kFallbackTokens times
-//     rather than nothing: on the 124M shape a pass of up to four rows costs about one row, and a
-//     model that starts a run of its new token (before the habit shows) gets it at once.
+//     rather than nothing: a pass of a few rows costs about what one row does (the weights are read
+//     once either way), and a model that starts a run of its new token (before the habit shows)
+//     gets it at once.
 // Empty only for no ids or max_tokens 0.
 inline constexpr std::size_t kFallbackTokens = 3;
 inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t max_ngram, std::size_t max_tokens,
@@ -91,9 +91,8 @@ inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t m
 // How many tokens a pass proposes. HF's "heuristic" schedule of num_assistant_tokens: two more after
 // a pass that accepted all its proposals, one fewer after one that did not, within [lo, hi]; fixed
 // when it does not adapt. Prompt lookup adapts between min(4, prompt_lookup_num_tokens) and
-// prompt_lookup_num_tokens: a rejected proposal of 10 makes a pass ~1.3x one row on the 124M shape,
-// one of 4 ~1.0x. With the fallback above, on 80 short prompts (random 124M folder, 64 new tokens):
-// 2.39x -> 2.57x plain greedy's tokens/s over all, the weakest prompt 1.31x -> 1.50x.
+// prompt_lookup_num_tokens: four rows cost a pass about what one does, so after rejections it
+// shrinks no further than that (docs/kernel-notes.md has the figures).
 struct ProposalLength {
   std::size_t tokens, lo, hi;
   bool adapts;
@@ -103,41 +102,15 @@ struct ProposalLength {
   }
 };
 
-// The draft model's random stream of return sequence r: independent of sequence_rng(seed, r).
-inline std::mt19937_64 draft_rng(std::uint64_t seed, std::size_t r) {
-  std::seed_seq seq{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32),
-                    static_cast<std::uint32_t>(r), 0x64726166u /* "draf" */};
-  return std::mt19937_64(seq);
-}
-
 // p = softmax(scores) in double (-inf: 0). All -inf: p is one-hot at the argmax, as sample_from does.
 inline void probabilities(const float* scores, std::size_t V, std::vector<double>& p) {
   p.assign(V, 0.0);
-  double m = -std::numeric_limits<double>::infinity();
-  for (std::size_t i = 0; i < V; ++i) m = std::max(m, static_cast<double>(scores[i]));
-  if (m == -std::numeric_limits<double>::infinity()) {
+  const SoftmaxSum sum = softmax_weights<double>(scores, V, p.data());
+  if (sum.empty()) {
     p[static_cast<std::size_t>(argmax(scores, V))] = 1.0;
     return;
   }
-  double total = 0;
-  for (std::size_t i = 0; i < V; ++i) {
-    p[i] = scores[i] == neg_inf ? 0.0 : std::exp(static_cast<double>(scores[i]) - m);
-    total += p[i];
-  }
-  for (double& x : p) x /= total;
-}
-
-// Draws an index with probability w[i] / total (total = sum of w > 0) from one uniform number.
-inline int draw(const std::vector<double>& w, double total, std::mt19937_64& rng) {
-  double u = uniform01(rng) * total;
-  int last = 0;
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    if (w[i] <= 0) continue;
-    last = static_cast<int>(i);
-    u -= w[i];
-    if (u < 0) return last;
-  }
-  return last;  // u was within rounding of total
+  for (double& x : p) x /= sum.total;
 }
 
 // One step of speculative sampling: x was drawn from q; returns (the token, whether it is x). Accepts

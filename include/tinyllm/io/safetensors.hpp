@@ -44,11 +44,6 @@ inline const char* dtype_name(DType t) {
     if (d.dtype == t) return d.name;
   return "?";
 }
-inline std::size_t dtype_size(DType t) {
-  for (const auto& d : detail::dtype_table)
-    if (d.dtype == t) return d.size;
-  return 0;
-}
 
 // A tensor inside a mapped file: nothing is copied.
 struct TensorView {
@@ -163,8 +158,7 @@ class SafetensorsFile {
       v.data = data + b;
       v.nbytes = static_cast<std::size_t>(e - b);
       v.file = &file_.path();
-      auto [pos, inserted] = tensors_.emplace(name, std::move(v));
-      (void)inserted;  // JSON object keys are unique after parsing
+      const auto pos = tensors_.emplace(name, std::move(v)).first;  // JSON object keys are unique after parsing
       ranges.push_back({b, e, &pos->first});
     }
     std::sort(ranges.begin(), ranges.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });

@@ -90,7 +90,7 @@ inline void softmax(float* x, std::size_t n) {
 
 // Index of the largest of x[0:n], the first on ties, NaNs passed over unless x[0] is one (as the
 // scalar twin): the largest value in vectors, then the first place that holds it (+0 and -0 equal,
-// as the twin's comparisons find them). The logits of the 124M vocabulary: one pass of ~200 KB.
+// as the twin's comparisons find them).
 inline std::size_t argmax(const float* x, std::size_t n) {
   constexpr std::size_t W = simd_width;
   if (n == 0 || std::isnan(x[0])) return 0;
@@ -118,33 +118,6 @@ inline void add(float* y, const float* x, std::size_t n) {
   std::size_t i = 0;
   for (; i + W <= n; i += W) store(y + i, load(y + i) + load(x + i));
   for (; i < n; ++i) y[i] += x[i];
-}
-
-// sum_i a[i] * b[i]
-inline float dot(const float* a, const float* b, std::size_t n) {
-  constexpr std::size_t W = simd_width;
-  fbatch acc0(0.0f), acc1(0.0f);
-  std::size_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    acc0 = fmadd(load(a + i), load(b + i), acc0);
-    acc1 = fmadd(load(a + i + W), load(b + i + W), acc1);
-  }
-  if (i + W <= n) {
-    acc0 = fmadd(load(a + i), load(b + i), acc0);
-    i += W;
-  }
-  float s = reduce_add(acc0 + acc1);
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// y[0:n] += alpha * x[0:n]
-inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
-  constexpr std::size_t W = simd_width;
-  const fbatch va(alpha);
-  std::size_t i = 0;
-  for (; i + W <= n; i += W) store(y + i, fmadd(va, load(x + i), load(y + i)));
-  for (; i < n; ++i) y[i] += alpha * x[i];
 }
 
 }  // namespace tinyllm::kernels::simd

@@ -31,14 +31,13 @@ inline void with_rows(std::size_t n, Fn&& fn) {
 }
 
 // F32 rows that start mid-line, read in whole lines (AVX-512). A mapped file's tensors start
-// wherever its header ends (the benchmark's 32 bytes into a line), so each 64-byte load of such a row
-// spans two lines: two-thread reads of 64-byte loads 32 bytes into a line gave ~0.75x the rate of
-// aligned ones while the host read fast (51-57 against 73-85 GB/s), and loads spanning lines left
-// the decode kernels short of a plain read. Here each line is loaded once, aligned, and each vector
-// of the row put together from two of them (vpermt2ps). The products and their order are those of
-// the plain loads, so the bits are too. Both return false, doing nothing, for a row that starts on
-// a line (plain loads are whole lines already) or whose lines reach outside [begin, end) (a
-// matrix's first and last rows can: a heap buffer's neighbours are not ours to read).
+// wherever its header ends, so each 64-byte load of such a row spans two cache lines, and loads
+// that split lines stream from memory markedly slower than aligned ones. Here each line is loaded
+// once, aligned, and each vector of the row put together from two of them (vpermt2ps). The
+// products and their order are those of the plain loads, so the bits are too. Both return false,
+// doing nothing, for a row that starts on a line (plain loads are whole lines already) or whose
+// lines reach outside [begin, end) (a matrix's first and last rows can: a heap buffer's neighbours
+// are not ours to read).
 namespace gemv_detail {
 
 #if TINYLLM_SIMD_512
@@ -107,15 +106,9 @@ inline bool dot_by_lines(const float* x, const float* row, std::size_t K, const 
 // columns at any row (layers::linear). Two-byte weights and mapped F32 rows that start mid-line
 // (below) go a row at a time, asking for lines four rows on; other F32 rows R per step
 // (gemv_step_rows), the next R rows' lines asked for (up to w's last row). One vector of columns per
-// step for every type: two-byte
-// weights two vectors at a time (twice the fmas in flight per step) streamed slower from memory
-// (124M body, F16 / BF16, 2 threads, AMD EPYC Zen 4: 42-47 -> 47-60 GB/s where a plain read of the
-// same bytes gives 54-63; decode step 0.91-0.93x the time, 0.98-0.99x while the host is slow).
-// Each vector's lines are asked for at its first and its last column: a mapped file's F32 rows
-// start wherever the tensor does (the benchmark's, 32 bytes into a line), so every vector spans two
-// lines (decode step 0.95-1.00x the time, median 0.97, over asking for the first only). For two-byte
-// weights in a converted buffer, when they went this way, both were one line, and asking twice still
-// measured 0.95-0.99x.
+// step for every type: two vectors at a time stream two-byte weights more slowly from memory. Each
+// vector's lines are asked for at its first and its last column, because a mapped file's F32 rows
+// start wherever the tensor does and then every vector spans two lines.
 template <std::size_t R, class Load>
 inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float* a, std::size_t k0, std::size_t k1,
                             std::size_t n_begin, std::size_t n_end) {
@@ -156,10 +149,8 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
   };
 #if TINYLLM_SIMD_512
   // F32 rows that start mid-line: one row at a time, in whole lines (see gemv_detail above), each
-  // line asking for its column's line four rows on, to L2. (That prefetch: decode step 0.89-0.92x
-  // the time on an Intel Xeon (Emerald Rapids, 2 threads, 25-40 interleaved rounds; 2-8 rows on
-  // alike); on an AMD EPYC, Zen 4, whole lines without it had measured faster than eight rows at a
-  // time with it.)
+  // line asking for its column's line four rows on, to L2, which keeps more of the stream in flight
+  // than the hardware prefetchers do on their own.
   if constexpr (std::is_same_v<Load, LoadF32>) {
     const std::size_t vectors = (n_end - n_begin) / W;
     if (vectors > 0 && (reinterpret_cast<std::uintptr_t>(w.p + n_begin) % 64 != 0 || w.ld % W != 0)) {
@@ -177,9 +168,7 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
   }
 #endif
   // Two-byte weights (a converted buffer: rows on line boundaries) one row at a time, each line
-  // asking for its column's line four rows on: BF16 decode step 0.93x the time of eight rows per
-  // step, F16 0.98-0.99x (Intel Xeon, Emerald Rapids, 2 threads, 40 interleaved rounds, twice each;
-  // eight rows on measured alike).
+  // asking for its column's line four rows on: that streams them faster than eight rows per step.
   if constexpr (Load::bytes == 2) {
     for (std::size_t k = k0; k < k1; ++k) row(k);
     return;
@@ -190,10 +179,9 @@ inline void gemv_accumulate(const float* x, const Load& w, std::size_t K, float*
 }
 
 // y[n] = act(bias[n] + sum_k x[k] * w[k, n]) for n in [n_begin, n_end): one row of x (decoding), by
-// the decode step's kernel, gemv_accumulate, in sweeps of up to 4096 columns whose running sums stay
-// in L1 (16 KB: the 124M body's slice of a thread in one sweep, 0.95x the time of 4 KB sweeps).
-// (This took over from gemv_rows' one-row tiles: F16 / BF16 decoding on one thread 0.80-0.85x the
-// time, F32 0.93-0.98x.) x: [K]; w: [K, N] F32 / F16 / BF16; bias: [N] or null.
+// the decode step's kernel, gemv_accumulate, in sweeps of up to 4096 columns whose running sums (16
+// KB) stay in L1: long runs of each weight row, and a thread's slice of a GPT-2-small matrix in one
+// sweep. x: [K]; w: [K, N] F32 / F16 / BF16; bias: [N] or null.
 template <std::size_t R, class Load>
 inline void gemv_row(const float* x, const Load& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
                      std::size_t n_end, Epilogue ep) {
@@ -220,11 +208,9 @@ template <std::size_t MX, std::size_t R, class Load>
 inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const float* bias, float* y, std::size_t ldy,
                       std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep) {
   constexpr std::size_t W = simd_width;
-  // floats of each y row per sweep (whole lines): running sums of up to 128 KB, from L2: long runs
-  // of each weight row matter more than sums in L1 (the 124M body, F32, 2 threads, 11 / 16 rows:
-  // 1.24x / 1.73x a 1-row pass, 1.33x / 1.98x with 32 KB of sums, 1.6x / 2.3x with 16 KB). Rows of
-  // sums are a line longer than that (no two rows' sums 4 KB apart: they would share L1 sets; 32 KB
-  // without the line: 1.42x / 1.73x).
+  // floats of each y row per sweep (whole lines): running sums of up to 128 KB, from L2, because
+  // long runs of each weight row matter more than sums in L1. Rows of sums are a line longer than
+  // that, so that no two rows' sums are 4 KB apart (they would share L1 sets).
   constexpr std::size_t chunk = 32768 / MX / 64 * 64;
   constexpr std::size_t line = std::max(W, 64 / Load::bytes);  // elements per cache line (a multiple of W)
   alignas(64) float acc[MX][chunk + 16];  // a line more than a sweep: the sums start where v0's do in a line
@@ -235,10 +221,9 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
     const std::size_t nc = std::min(step, n_end - c0);
     // columns [c0, v0) and [v1, c0 + nc) one at a time; between them whole vectors. For up to four
     // rows of x these start where w's rows reach a vector boundary in memory, so no load spans two
-    // lines (rows that start mid-line, as a mapped file's F32 ones: the 124M body at 2 threads, 2 / 4
-    // rows, 37-39 / 22-26 -> 43-45 / 32-38 GB/s); with more rows each load serves more of them and
-    // the columns left one at a time cost more (6 / 12 / 16 rows: 0.95 / 0.8 / 0.85x the rate), so
-    // vectors start at multiples of the width. The sums of column v0 start a line.
+    // lines (rows that start mid-line, as a mapped file's F32 ones); with more rows each load serves
+    // more of them and the columns left one at a time cost more than split loads do, so vectors
+    // start at multiples of the width. The sums of column v0 start a line.
     const std::size_t v0 = std::min(c0 + nc, MX <= 4 ? first_vector_column(w, c0) : (c0 + W - 1) / W * W);
     const std::size_t v1 = v0 + (c0 + nc - v0) / W * W;
     float* sums[MX];
@@ -314,9 +299,8 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
   }
 }
 
-// Rows of w per step: eight for one row of x (a core streams its weights faster: the 124M body's F32
-// matrices from 2 MB pages, one thread, 20-21 -> 25.5-26 GB/s where a plain read gives 28), four for
-// several (their tiles need the registers).
+// Rows of w per step: eight for one row of x (more loads in flight, so a core streams its weights
+// nearly as fast as a plain read), four for several (their tiles need the registers).
 template <std::size_t MX>
 inline constexpr std::size_t gemv_step_rows = MX == 1 ? 8 : 4;
 
@@ -435,17 +419,12 @@ inline void dot_rows(std::size_t M, const float* x, std::size_t ldx, const Load&
 // stored row per output (w: [N, K], any WeightType), like the tied head wte ([vocab, n_embd]). Four
 // rows of w at a time, each streamed once front to back and used for up to three rows of x. For one
 // row of x: F32 rows one after the other, so w is read in memory order, which the hardware
-// prefetchers follow best (the 124M head from 2 MB pages, one thread, AMD EPYC Zen 4: 20 -> 29.5
-// GB/s, a plain read 31), and with AVX-512 in whole lines where rows start mid-line (gemv_detail::dot_by_lines:
-// the benchmark's mapped head, 2 threads, 3.0 -> 2.2 ms while the host reads fast, 4.7 -> 4.0 while
-// it is slow; a plain read of 64-byte loads 32 bytes into a line gives ~0.8x what aligned loads
-// do), asking for the line 16 KB on (to L2) as each line is read: on an Intel Xeon (Emerald
-// Rapids) a decode step 0.95x the time (4-32 KB alike); two-byte weights eight rows at a time (eight chains in flight: F16 / BF16
-// carry twice the multiply-adds per byte; from L2, 12 -> 22 G weights/s; one row at a time: 0.85x
-// that from memory). More than twelve rows of x (the logits of
-// a whole text): rows of w in groups of ~256 KB (L2), each group against eight rows of x at a time
-// (L1), rather than all rows of x (then read from L2) against four rows of w: from L2, 32 rows,
-// 26 -> 35 GFLOP/s per core; the 124M head for 32 / 128 rows, 2 threads, 0.91x / 0.86x the time.
+// prefetchers follow best, and with AVX-512 in whole lines where rows start mid-line
+// (gemv_detail::dot_by_lines), asking for the line 16 KB on (to L2) as each line is read; two-byte
+// weights eight rows at a time, eight chains in flight, since F16 / BF16 carry twice the
+// multiply-adds per byte. More than twelve rows of x (the logits of a whole text): rows of w in
+// groups of ~256 KB (L2), each group against eight rows of x at a time (L1), rather than all rows
+// of x (then read from L2) against four rows of w.
 inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, float* y, std::size_t ldy,
                    std::size_t K, std::size_t n_begin, std::size_t n_end) {
   if (w.type == WeightType::Q8) {  // stored for W x: the same int8 products as a linear layer

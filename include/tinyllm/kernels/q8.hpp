@@ -83,8 +83,7 @@ inline void quantize_activations(const float* x, std::size_t K, std::size_t K_pa
 // register, then scale and add into the float sums; the block's eight row slices are read front to
 // back side by side, the next block's lines asked for on the way: the line of each load's first
 // byte, and of its last where a load spans two (a mapped pre-quantized file's rows may start
-// mid-line; in a converted buffer each load is one line, and asking for it twice took 1.035x the
-// time of a Q8 decode step on an Intel Xeon, 2 threads, two runs of 60 interleaved rounds).
+// mid-line; in a converted buffer each load is one line, and asking for it twice costs time).
 // Integer sums are exact, so the order within a block changes nothing, and a reduction cut at any
 // block gives the same results.
 inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightView& w, float* sums, std::size_t b0,
@@ -129,9 +128,8 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
 }
 
 // y[o] for o in [o_begin, o_end) (see scalar::q8_gemv): the 16-aligned range that covers them in
-// sweeps, every block into float sums that stay in L1 (q8_accumulate). (Sums kept in memory between
-// rows instead, each row swept whole: 1.1x the 124M decode's time at 2 threads, 1.2x at 1. Sweeps of
-// 4096 outputs, 16 KB runs of each packed row: 0.97-0.98x the decode step of 1024, 1.05x of 512.)
+// sweeps of 4096 outputs, every block into float sums that stay in L1 (q8_accumulate), rather than
+// sums kept in memory between rows; a sweep reads 16 KB runs of each packed row.
 inline void q8_gemv(const std::uint8_t* xq, const float* xs, const WeightView& w, const float* bias, float* y,
                     std::size_t o_begin, std::size_t o_end, Epilogue ep = Epilogue::none) {
   constexpr std::size_t chunk = 4096;  // outputs per sweep (16 KB of float results)

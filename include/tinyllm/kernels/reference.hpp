@@ -104,18 +104,6 @@ inline void add(float* y, const float* x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-// sum_i a[i] * b[i]
-inline float dot(const float* a, const float* b, std::size_t n) {
-  float s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
-// y[0:n] += alpha * x[0:n]
-inline void axpy(float alpha, const float* x, float* y, std::size_t n) {
-  for (std::size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
-}
-
 // Every matrix kernel computes each output element as one chain, bias first, then k = 0, 1, ... in
 // order, whatever the number of rows or the column range: so one row alone and the same row in a
 // batch give bitwise the same result (the SIMD kernels keep this too). Weights are WeightViews of
@@ -155,25 +143,6 @@ inline void q8_accumulate(const std::uint8_t* xq, const float* xs, const WeightV
   }
 }
 
-// Matrix-vector, weight in HF Conv1D layout (w: [K, N], in x out), columns [n_begin, n_end):
-// y[n] = act(bias[n] + sum_k x[k] * w[k, n])
-// x: [K]; bias: [N] or null; y: [N]. (Q8: see q8_gemv.)
-inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
-                 std::size_t n_end, Epilogue ep = Epilogue::none) {
-  if (w.type == WeightType::Q8) {
-    std::vector<std::uint8_t> xq(w.k_pad());
-    std::vector<float> xs(w.k_blocks());
-    quantize_activations(x, K, w.k_pad(), xq.data(), xs.data());
-    q8_gemv(xq.data(), xs.data(), w, bias, y, n_begin, n_end, ep);
-    return;
-  }
-  for (std::size_t n = n_begin; n < n_end; ++n) {
-    float s = bias ? bias[n] : 0.0f;
-    for (std::size_t k = 0; k < K; ++k) s = std::fma(x[k], weight_at(w, k, n), s);
-    y[n] = apply(ep, s);
-  }
-}
-
 // Rows [k0, k1) of w added into running sums: a[n] = fma(x[k], w[k, n], a[n]) for k in order and n
 // in [n_begin, n_end); Q8: those rows' blocks by q8_gemv's steps. Each sum stays the one chain gemv
 // computes.
@@ -189,6 +158,23 @@ inline void gemv_accumulate(const float* x, const WeightView& w, float* a, std::
   }
   for (std::size_t k = k0; k < k1; ++k)
     for (std::size_t n = n_begin; n < n_end; ++n) a[n] = std::fma(x[k], weight_at(w, k, n), a[n]);
+}
+
+// Matrix-vector, weight in HF Conv1D layout (w: [K, N], in x out), columns [n_begin, n_end):
+// y[n] = act(bias[n] + sum_k x[k] * w[k, n])
+// x: [K]; bias: [N] or null; y: [N]. (Q8: see q8_gemv.)
+inline void gemv(const float* x, const WeightView& w, const float* bias, float* y, std::size_t K, std::size_t n_begin,
+                 std::size_t n_end, Epilogue ep = Epilogue::none) {
+  if (w.type == WeightType::Q8) {
+    std::vector<std::uint8_t> xq(w.k_pad());
+    std::vector<float> xs(w.k_blocks());
+    quantize_activations(x, K, w.k_pad(), xq.data(), xs.data());
+    q8_gemv(xq.data(), xs.data(), w, bias, y, n_begin, n_end, ep);
+    return;
+  }
+  for (std::size_t n = n_begin; n < n_end; ++n) y[n] = bias ? bias[n] : 0.0f;
+  gemv_accumulate(x, w, y, 0, K, n_begin, n_end);  // row by row: w is read in memory order
+  for (std::size_t n = n_begin; n < n_end; ++n) y[n] = apply(ep, y[n]);
 }
 
 // Matrix-matrix over columns [n_begin, n_end): c[m, n] = act(bias[n] + sum_k a[m, k] * b[k, n]).

@@ -5,7 +5,7 @@
 // Depends on kernels/, layers/kv_cache.hpp.
 #pragma once
 
-#include <algorithm>  // std::min
+#include <algorithm>  // std::min, std::fill
 #include <cstddef>    // std::size_t
 #include <cstring>    // std::memcpy
 
@@ -18,15 +18,18 @@
 namespace tinyllm::layers {
 
 // Queries per block (a multiple of the GEMM's 6- and 12-row panels): the scores of a block
-// ([query_block, positions]) stay in L2. Larger blocks pack each head's keys and values for more
-// queries: 96 takes 0.82x the time of 32 over a 494-token prompt's heads (one thread).
+// ([query_block, positions]) stay in L2, and each head's keys and values, packed once per block,
+// serve that many queries.
 inline constexpr std::size_t query_block = 96;
 
 // qkv: [T, 3*C] (q | k | v, heads side by side in each); queries sit at positions pos0..pos0+T-1
 // and the cache holds positions [0, pos0). out: [T, C] = merge_heads(softmax(q k^T * scale) v).
+// probs, when not null: [n_head, T, pos0 + T] receives the softmax probabilities (HF's attentions;
+// zero where the causal mask hides a position).
 template <class Backend>
 void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, std::size_t head_dim,
-                           KVCache& cache, int layer, std::size_t pos0, float scale, float* out) {
+                           KVCache& cache, int layer, std::size_t pos0, float scale, float* out,
+                           float* probs = nullptr) {
   const std::size_t C = n_head * head_dim, hd = head_dim;
   cache.reserve(static_cast<int>(pos0 + T));
   const std::size_t cap = static_cast<std::size_t>(cache.capacity());
@@ -85,6 +88,11 @@ void causal_self_attention(const float* qkv, std::size_t T, std::size_t n_head, 
         for (std::size_t j = 0; j < seen; ++j) row[j] *= scale;
         kernels::impl::softmax(row, seen);
         for (std::size_t j = seen; j < keys; ++j) row[j] = 0.0f;
+        if (probs) {
+          float* dst = probs + (h * T + t0 + i) * (pos0 + T);
+          std::memcpy(dst, row, seen * sizeof(float));
+          std::fill(dst + seen, dst + pos0 + T, 0.0f);
+        }
       }
       // out[nq, hd] = p[nq, keys] @ v[keys, hd]
       if (nq == 1)

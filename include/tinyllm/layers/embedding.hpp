@@ -1,6 +1,6 @@
 // Token + positional embedding: x = wte[id] + wpe[pos] (GPT-2's learned positions), and the
-// sinusoidal encoding of "Attention Is All You Need" for models that use it.
-// Depends on kernels/ only.
+// sinusoidal encoding of "Attention Is All You Need", the documented alternative for models whose
+// positions are not learned (GPT-2 itself does not use it). Depends on kernels/ only.
 #pragma once
 
 #include <cmath>    // std::sin, std::cos, std::pow
@@ -21,7 +21,9 @@ inline void embed(const WeightView& wte, const float* wpe, const int* ids, std::
   }
 }
 
-// out[0:d] = PE(pos): out[2i] = sin(pos / 10000^(2i/d)), out[2i+1] = cos(pos / 10000^(2i/d)).
+// out[0:d] = PE(pos): out[2i] = sin(pos / 10000^(2i/d)), out[2i+1] = cos(pos / 10000^(2i/d)). The
+// alternative positional encoding the design names for models without learned positions; no
+// GPT-2 checkpoint uses it, so nothing in the forward pass calls it.
 inline void sinusoidal_position_encoding(std::size_t pos, std::size_t d, float* out) {
   for (std::size_t i = 0; i < d; i += 2) {
     const double angle = static_cast<double>(pos) / std::pow(10000.0, static_cast<double>(i) / static_cast<double>(d));

@@ -21,8 +21,8 @@ class KVCache {
         k_(static_cast<std::size_t>(n_layer)), v_(static_cast<std::size_t>(n_layer)) {}
 
   int length() const { return length_; }           // positions cached
+  int n_layers() const { return static_cast<int>(k_.size()); }
   int capacity() const { return capacity_; }
-  int max_positions() const { return max_positions_; }
 
   // Makes room for `n` positions in all, keeping what is cached.
   void reserve(int n) {

@@ -1,12 +1,16 @@
-// Layer norm over T rows of n_embd. Depends on kernels/ and model/weights.hpp (LayerNormWeights).
+// Layer norm over T rows of n_embd. Depends on kernels/ only.
 #pragma once
 
 #include <cstddef>  // std::size_t
 
 #include "../kernels/kernels.hpp"
-#include "../model/weights.hpp"
 
 namespace tinyllm::layers {
+
+struct LayerNormWeights {
+  const float* weight = nullptr;  // [n_embd]  (gamma)
+  const float* bias = nullptr;    // [n_embd]  (beta)
+};
 
 // y[T, C] = layer_norm(x[T, C]) with gamma = w.weight, beta = w.bias.
 template <class Backend>

@@ -4,7 +4,7 @@
 // reads each half on its own thread, and a thread done early carries on the other's last columns
 // (balanced_halves); a prompt's columns go in pieces to whichever thread is free.
 // Also the head (x @ wte^T) and the residual add.
-// Depends on kernels/ and model/weights.hpp (for LinearWeights, a plain view).
+// Depends on kernels/, backend/ and weight_type.hpp.
 #pragma once
 
 #include <algorithm>  // std::min, std::find, std::min_element
@@ -16,11 +16,18 @@
 #include "../backend/backend.hpp"  // Serial, parallel_for_each
 #include "../detail/aligned.hpp"   // AlignedBuffer
 #include "../kernels/kernels.hpp"
-#include "../model/weights.hpp"
+#include "../weight_type.hpp"
 
 namespace tinyllm::layers {
 
 using kernels::Epilogue;
+
+// HF's Conv1D: y = x @ weight + bias, weight stored [n_in, n_out] row-major.
+struct LinearWeights {
+  WeightView weight;            // [n_in, n_out]
+  const float* bias = nullptr;  // [n_out]
+  int n_in = 0, n_out = 0;
+};
 
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
@@ -28,7 +35,7 @@ inline constexpr std::size_t column_tile = 64;
 // than the GEMM; with weights opted in to a bf16 GEMM (LoadOptions::amx, bf16_dot), up to 16.
 inline constexpr std::size_t small_batch = 64;
 inline std::size_t gemm_above(const WeightView& w) { return w.amx || w.bf16_dot ? 16 : small_batch; }
-// Multiply-adds below which handing work to another thread costs more than it saves (~10 us).
+// Multiply-adds below which handing work to another thread costs more than it saves.
 inline constexpr double min_parallel_work = 1 << 15;
 
 // Splits n_out columns into parallel items of whole column tiles: one tile per item, unless the
@@ -53,11 +60,8 @@ inline constexpr std::size_t prompt_piece = 2 * column_tile;
 // summed onto the bias, rows [kh, K) onto 0, then the two are added and the activation applied, in
 // decode and prompt alike (so a prompt's rows stay bitwise those of decoding) and on any number of
 // threads. Decoding hands the halves to different threads, so each thread streams one contiguous
-// region of W instead of its columns' slice of every row. The 48 F32 matrices of the 124M body at 2
-// threads, interleaved in one process with a plain read of the same bytes (AMD EPYC Zen 4): while
-// the read gives 43-44 GB/s, columns 26-27 and halves 38 GB/s; while it gives ~30, columns 28 and
-// halves 29-30. Q8 splits at a block of 32 (each half quantizes its own blocks of x, as a whole
-// row would).
+// region of W instead of its columns' slice of every row, which memory serves faster. Q8 splits at
+// a block of 32 (each half quantizes its own blocks of x, as a whole row would).
 inline std::size_t reduction_split(const WeightView& w) {
   const std::size_t K = w.rows, unit = w.type == WeightType::Q8 ? q8_block : 16;
   return !w.outputs_are_rows && K >= 128 ? K / 2 / unit * unit : 0;
@@ -154,16 +158,21 @@ void product(const WeightView& W, const float* bias, const float* x, std::size_t
 // sums (y for the first half, from the bias; y2 for the second, from 0). A thread done with its parts
 // asks one still running for its last columns: at its next step of rows, the owner hands over half
 // the columns it has left, and the other thread carries their sums on from that row. A sum is the
-// same chain whoever continues it, so the results are bitwise those of the static split. (On this
-// machine the two halves of a matrix often take unequal times: one core slowed by the host, or one
-// half of a mapped file's matrix in 4 KB pages; F32 decode steps measured 2-3 ms of 13-20 ms with
-// one thread waiting for the other.)
+// same chain whoever continues it, so the results are bitwise those of the static split. The halves
+// of a matrix often take unequal times (a core slowed down on a shared host, half of a mapped
+// matrix in 4 KB pages), and then a static split leaves one thread waiting.
 template <class Backend>
 void balanced_halves(const WeightView& first, const WeightView& second, const float* bias, const float* x,
                      float* y, float* y2, std::size_t n_out, std::size_t q) {
+  enum class State {
+    not_started,
+    running,
+    asked,        // by a thief, who waits for the answer
+    handed_over,  // the thief continues columns [c, c1) from row k
+    finished,     // or too narrow to share
+  };
   struct Part {
-    // 0 not started, 1 running, 2 asked by a thief (who waits), 3 columns handed over, 4 finished
-    std::atomic<int> state{0};
+    std::atomic<State> state{State::not_started};
     std::size_t k = 0, c = 0;  // handed over: rows [k, rows) of columns [c, c1)
   };
   const std::size_t width = (n_out + q - 1) / q, tile = (width + column_tile - 1) / column_tile * column_tile;
@@ -180,39 +189,40 @@ void balanced_halves(const WeightView& first, const WeightView& second, const fl
     const std::size_t step = w.type == WeightType::Q8 ? q8_block : 8;
     std::size_t c_end = c1;
     for (std::size_t k = 0; k < w.rows; k += step) {
-      if (part.state.load(std::memory_order_acquire) == 2) {  // a thief waits: give it half the columns left
+      if (part.state.load(std::memory_order_acquire) == State::asked) {  // give the thief half the columns left
         const std::size_t mid = c0 + (c_end - c0) / 2 / column_tile * column_tile;
         if (mid > c0) {
           part.k = k;
           part.c = mid;
           c_end = mid;
-          part.state.store(3, std::memory_order_release);
+          part.state.store(State::handed_over, std::memory_order_release);
         } else {
-          part.state.store(4, std::memory_order_release);  // too narrow to share
+          part.state.store(State::finished, std::memory_order_release);  // too narrow to share
         }
       }
       kernels::impl::gemv_accumulate(xh, w, a, k, std::min(w.rows, k + step), c0, c_end);
     }
-    int s = 1;
-    if (!part.state.compare_exchange_strong(s, 4, std::memory_order_acq_rel) && s == 2)
-      part.state.store(4, std::memory_order_release);  // finished while a thief was asking
+    State s = State::running;
+    if (!part.state.compare_exchange_strong(s, State::finished, std::memory_order_acq_rel) && s == State::asked)
+      part.state.store(State::finished, std::memory_order_release);  // finished while a thief was asking
   };
   Backend::parallel_for(0, 2 * q, [&](std::size_t b, std::size_t e) {
     for (std::size_t i = b; i < e; ++i) {
-      int s = 0;
-      if (parts[i].state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) run(i);
+      State s = State::not_started;
+      if (parts[i].state.compare_exchange_strong(s, State::running, std::memory_order_acq_rel)) run(i);
     }
     for (std::size_t d = 1; d < 2 * q; ++d) {  // then help the others, from the next part on
       const std::size_t i = (e - 1 + d) % (2 * q);
       Part& part = parts[i];
-      int s = 0;
-      if (part.state.compare_exchange_strong(s, 1, std::memory_order_acq_rel)) {  // not started: all of it
+      State s = State::not_started;
+      if (part.state.compare_exchange_strong(s, State::running, std::memory_order_acq_rel)) {  // all of it
         run(i);
         continue;
       }
-      if (s != 1 || !part.state.compare_exchange_strong(s, 2, std::memory_order_acq_rel)) continue;
-      while ((s = part.state.load(std::memory_order_acquire)) == 2) detail::cpu_relax();
-      if (s != 3) continue;
+      if (s != State::running || !part.state.compare_exchange_strong(s, State::asked, std::memory_order_acq_rel))
+        continue;
+      while ((s = part.state.load(std::memory_order_acquire)) == State::asked) detail::cpu_relax();
+      if (s != State::handed_over) continue;
       const bool second_half = i >= q;
       const WeightView& w = second_half ? second : first;
       const std::size_t c1 = std::min(n_out, std::min(n_out, (i % q) * tile) + tile);
@@ -259,11 +269,10 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
 
 // logits[T, V] = x[T, C] @ E^T for a matrix stored row per output (the tied head: E = wte [V, C]).
 // Decoding (a few rows of x): blocks of ~1 MB of E's rows, each taken by whichever thread is free
-// (a fixed split leaves one thread waiting whenever the other is slowed down; the 124M head is 154
-// MB of F32); the logits do not depend on who computes which block. A Q8 head is stored for int8
-// dot products, a packed row of 4 bytes per output for every 4 of the C inputs (weight_type.hpp),
-// so a block reads one run from each of C / 4 packed rows: blocks of ~3 MB make the 124M head's
-// runs 14 KB instead of 4.6 (decode step 0.96-0.98x the time).
+// (a fixed split leaves one thread waiting whenever the other is slowed down); the logits do not
+// depend on who computes which block. A Q8 head is stored for int8 dot products, a packed row of 4
+// bytes per output for every 4 of the C inputs (weight_type.hpp), so a block reads one run from
+// each of C / 4 packed rows: its blocks are ~3 MB, so that the runs stay long.
 template <class Backend>
 void linear_transposed(const WeightView& E, const float* x, std::size_t T, float* logits) {
   const std::size_t V = E.rows, C = E.cols;

@@ -31,7 +31,7 @@ struct WeightStore {
   std::deque<AlignedBuffer> owned;              // converted vectors (deque: references stay valid)
   AlignedBuffer converted;                      // converted matrices, one after another
   GPT2Weights w;
-  std::size_t mapped_tensors = 0, converted_tensors = 0;
+  std::size_t mapped_tensors = 0, converted_tensors = 0;  // used in place from the mapping / copied
 };
 
 // The tensor `name` with or without the "transformer." prefix.
@@ -129,10 +129,8 @@ inline WeightView stored_matrix(const SafetensorsArchive& archive, const TensorS
 // Loads every tensor of for_each_tensor. `type`: the WeightType to compute matrices in; empty keeps
 // each matrix as stored. Matrices converted to `type` go into one buffer, one after another in
 // checkpoint order (64-byte aligned each): it is in 2 MB pages from end to end, where a buffer per
-// matrix would leave the smaller ones (and each one's last part of 2 MB) in 4 KB pages. Reading the
-// 124M shape's F16 body matrices on 2 threads, half of each matrix per thread (AMD EPYC Zen 4):
-// 48-49 GB/s from a buffer per matrix, 54-58 from one 2 MB-page buffer; in slower phases of the
-// host 28-29 -> 33-34 GB/s, and an F16 decode step 0.92-0.94x the time.
+// matrix would leave the smaller ones (and each one's last part of 2 MB) in 4 KB pages, which
+// decoding reads more slowly.
 inline void load_weights(const std::string& dir, const GPT2Config& config, WeightStore& store,
                          std::optional<WeightType> type = std::nullopt) {
   store.archive = std::make_unique<SafetensorsArchive>(dir);

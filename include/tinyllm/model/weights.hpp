@@ -1,6 +1,7 @@
 // GPT-2's weights as non-owning views, and for_each_tensor: the one list of tensors (HF names and
 // shapes) that the loader, the size checks and the tests all walk. Matrices are WeightViews (any
-// WeightType); vectors are F32. Depends on config.hpp and weight_type.hpp only.
+// WeightType); vectors are F32. The views of one layer's weights are the layers tier's
+// (LinearWeights, LayerNormWeights). Depends on config.hpp, weight_type.hpp and layers/.
 #pragma once
 
 #include <cstdint>  // std::int64_t
@@ -8,21 +9,14 @@
 #include <vector>   // std::vector
 
 #include "../config.hpp"
+#include "../layers/layer_norm.hpp"  // LayerNormWeights
+#include "../layers/linear.hpp"      // LinearWeights
 #include "../weight_type.hpp"
 
 namespace tinyllm {
 
-struct LayerNormWeights {
-  const float* weight = nullptr;  // [n_embd]  (gamma)
-  const float* bias = nullptr;    // [n_embd]  (beta)
-};
-
-// HF's Conv1D: y = x @ weight + bias, weight stored [n_in, n_out] row-major.
-struct LinearWeights {
-  WeightView weight;              // [n_in, n_out]
-  const float* bias = nullptr;    // [n_out]
-  int n_in = 0, n_out = 0;
-};
+using layers::LayerNormWeights;
+using layers::LinearWeights;
 
 struct BlockWeights {                 // h.{i}
   LayerNormWeights ln_1;              // [n_embd]
