@@ -17,7 +17,10 @@ namespace k = tinyllm::kernels;
 using test::random_floats;
 
 TEST_CASE("bf16 dot-product GEMM: its scalar twin to f32 rounding; A packed in parts gives the same bits") {
-  INFO("AVX-512 BF16 available: " << k::bf16::available());
+  if (!k::bf16::available()) {  // then kernels::bf16::gemm is the scalar twin
+    MESSAGE("skipped: no AVX-512 BF16 here (or not an AVX-512 build), kernels::bf16::gemm is the scalar twin");
+    return;
+  }
   for (auto type : {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16})
     for (std::size_t M : {1, 12, 13, 40})
       for (std::size_t K : {1, 5, 36, 530, 1100})  // odd depths, more than one depth block
@@ -38,10 +41,7 @@ TEST_CASE("bf16 dot-product GEMM: its scalar twin to f32 rounding; A packed in p
             k::bf16::gemm(M, K, a.data(), lda, b, bias.data(), dot.data(), N, n0, N, ep);
             double d, m;
             test::max_errors(dot.data(), twin.data(), M * N, d, m);
-            if (k::bf16::available())
-              CHECK(d / std::max(1.0, m) < 1e-5);
-            else
-              CHECK(dot == twin);
+            CHECK(d / std::max(1.0, m) < 1e-5);
             // A packed by two callers (rows split at a panel), used in two column ranges
             std::vector<float> ap(k::bf16::packed_a_size(M, K));
             const std::size_t split = std::min(M, k::bf16::packed_a_rows);

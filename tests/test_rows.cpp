@@ -9,6 +9,7 @@
 #include <vector>
 
 #include <tinyllm/backend/openmp.hpp>
+#include <tinyllm/gpt2.hpp>
 #include <tinyllm/backend/thread_pool.hpp>
 #include <tinyllm/detail/aligned.hpp>
 #include <tinyllm/kernels/kernels.hpp>
@@ -18,12 +19,34 @@
 #include "test_helpers.hpp"
 
 namespace k = tinyllm::kernels;
+// The kernels the layers call: the SIMD ones, or the scalar twins in a TINYLLM_NO_SIMD build.
+namespace simd = tinyllm::kernels::impl;
 using test::random_floats;
 
 namespace {
 
-const tinyllm::WeightType types[] = {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16,
-                                     tinyllm::WeightType::Q8};
+// Whether simd:: differs from scalar:: in this build (all kernels; the Q8 int8 products, which need
+// AVX-512 VNNI). Where it does not, a comparison of the two would compare a function with itself.
+#ifdef TINYLLM_NO_SIMD
+constexpr bool simd_kernels = false, q8_simd_kernels = false;
+#else
+constexpr bool simd_kernels = true, q8_simd_kernels = TINYLLM_Q8_VNNI;
+#endif
+
+// The weight types whose multi-row kernels are not their one-row and scalar twins in this build.
+std::vector<tinyllm::WeightType> kernel_types() {
+  std::vector<tinyllm::WeightType> out;
+  if (!simd_kernels) {
+    MESSAGE("skipped: built with TINYLLM_NO_SIMD, the multi-row kernels are the scalar twins");
+    return out;
+  }
+  out = {tinyllm::WeightType::F32, tinyllm::WeightType::F16, tinyllm::WeightType::BF16};
+  if (q8_simd_kernels)
+    out.push_back(tinyllm::WeightType::Q8);
+  else
+    MESSAGE("Q8 skipped: no AVX-512 VNNI here, q8_rows is the scalar twin");
+  return out;
+}
 
 // A [K, N] matrix of `type` from floats, the F32 one `offset` floats past a 64-byte boundary.
 struct Matrix {
@@ -45,11 +68,11 @@ void check_rows(std::size_t M, const float* x, std::size_t ldx, const tinyllm::W
                 std::size_t K, std::size_t N, std::size_t n0, std::size_t n1, k::Epilogue ep) {
   const float untouched = -12345.0f;
   std::vector<float> y(M * N, untouched), twin(M * N, untouched), one(N);
-  k::simd::gemv_rows(M, x, ldx, w, bias, y.data(), N, K, n0, n1, ep);
+  simd::gemv_rows(M, x, ldx, w, bias, y.data(), N, K, n0, n1, ep);
   k::scalar::gemv_rows(M, x, ldx, w, bias, twin.data(), N, K, n0, n1, ep);
   for (std::size_t m = 0; m < M; ++m) {
     CAPTURE(m);
-    k::simd::gemv(x + m * ldx, w, bias, one.data(), K, n0, n1, ep);
+    simd::gemv(x + m * ldx, w, bias, one.data(), K, n0, n1, ep);
     const float* row = y.data() + m * N;
     CHECK(std::memcmp(row + n0, one.data() + n0, (n1 - n0) * sizeof(float)) == 0);
     if (ep == k::Epilogue::none)  // (the activations' vector forms round differently from std::tanh)
@@ -63,7 +86,7 @@ void check_rows(std::size_t M, const float* x, std::size_t ldx, const tinyllm::W
 
 TEST_CASE("multi-row kernels: every row bitwise its one-row result and the scalar twin's, 1 to 64 rows") {
   const std::size_t row_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 23, 24, 31, 32, 33, 47, 48, 63, 64};
-  for (auto type : types)
+  for (auto type : kernel_types())
     for (std::size_t K : {1, 5, 33, 64, 300})
       for (std::size_t N : {1, 7, 16, 45, 100, 257})
         for (std::size_t offset : {0, 3, 8}) {
@@ -88,7 +111,7 @@ TEST_CASE("multi-row kernels: every row bitwise its one-row result and the scala
 
 TEST_CASE("multi-row kernels: column ranges of several sweeps (running sums kept for a part at a time)") {
   const std::size_t K = 70, N = 9000;
-  for (auto type : types) {
+  for (auto type : kernel_types()) {
     CAPTURE(tinyllm::weight_type_name(type));
     const Matrix w(K, N, type, 5, 77);
     const auto x = random_floats(64 * K, 78), bias = random_floats(N, 79);
@@ -105,7 +128,7 @@ TEST_CASE_TEMPLATE("linear layer: up to 64 rows, each bitwise the row alone, hal
   const std::size_t N = 700;
   const auto bias = random_floats(N, 2);
   for (std::size_t K : {256, 100})  // split into halves, and not
-    for (auto type : types) {
+    for (auto type : tinyllm::all_weight_types) {
       CAPTURE(K);
       CAPTURE(tinyllm::weight_type_name(type));
       const Matrix w(K, N, type, 8, K + 1);
@@ -122,5 +145,63 @@ TEST_CASE_TEMPLATE("linear layer: up to 64 rows, each bitwise the row alone, hal
         }
       }
     }
+  tinyllm::set_num_threads(0);
+}
+
+namespace {
+tinyllm::LoadOptions as(tinyllm::WeightType t) {
+  tinyllm::LoadOptions o;
+  o.weight_type = t;
+  return o;
+}
+}  // namespace
+
+TEST_CASE("prompts of up to 64 tokens (multi-row passes): every row's hidden state bitwise that of decoding one by one") {
+  tinyllm::set_num_threads(2);
+  for (auto type : tinyllm::all_weight_types) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    const auto model = tinyllm::GPT2::from_pretrained(test::demo_model(), as(type));
+    const auto& c = model.config();
+    const std::size_t C = static_cast<std::size_t>(c.n_embd);
+    std::vector<int> ids(64);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>((i * 7919 + 13) % c.vocab_size);
+    for (std::size_t T : {2, 5, 16, 17, 40, 64}) {
+      CAPTURE(T);
+      tinyllm::detail::InferenceState all(c), one(c);
+      tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, model.weights(), all, ids.data(), T);
+      for (std::size_t t = 0; t < T; ++t) {
+        tinyllm::detail::forward_hidden<tinyllm::DefaultBackend>(c, model.weights(), one, ids.data() + t, 1);
+        CHECK_MESSAGE(std::memcmp(one.x.data(), all.x.data() + t * C, C * sizeof(float)) == 0, "row " << t);
+      }
+    }
+  }
+  tinyllm::set_num_threads(0);
+}
+
+TEST_CASE("batches of 8 and 16 sequences (multi-row steps): tokens identical to generating each prompt alone") {
+  tinyllm::set_num_threads(2);
+  for (auto type : tinyllm::all_weight_types) {
+    CAPTURE(tinyllm::weight_type_name(type));
+    const auto model = tinyllm::GPT2::from_pretrained(test::demo_model(), as(type));
+    const auto& tok = model.tokenizer();
+    const char* texts[] = {"The state of the Union", "We", "My fellow citizens, tonight", "In the year 1800, Congress",
+                           "The economy", "Our", "Tonight I ask", "America is strong because",
+                           "Let us", "The budget I send to you", "Freedom", "Health care for every family",
+                           "Jobs", "We will not", "The men and women of our armed forces", "Thank you"};
+    std::vector<std::vector<int>> prompts;
+    for (const char* t : texts) prompts.push_back(tok.encode(t));
+    tinyllm::GenerationConfig cfg;
+    cfg.max_new_tokens = 12;
+    for (std::size_t B : {8, 16}) {
+      CAPTURE(B);
+      const std::vector<std::vector<int>> batch_prompts(prompts.begin(), prompts.begin() + B);
+      const auto batch = model.generate_batch(batch_prompts, cfg);
+      REQUIRE(batch.size() == B);
+      for (std::size_t b = 0; b < B; ++b) {
+        CAPTURE(b);
+        CHECK(batch[b] == model.generate(batch_prompts[b], cfg));
+      }
+    }
+  }
   tinyllm::set_num_threads(0);
 }
