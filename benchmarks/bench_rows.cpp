@@ -3,7 +3,8 @@
 // each as a ratio to a one-row decode step of the same weights measured in the same rounds (rounds
 // take every measurement in turn, so a slow spell of a shared machine lands in all of them); decode
 // against the bandwidth limit of its weight type (the bytes a step reads / a read probe run around
-// it); the cold start (load the folder, encode a short prompt, its first token).
+// it); prompts with LoadOptions::bf16_dot (AVX-512 BF16 dot products) against the F32 kernels' rate,
+// where the CPU has them; the cold start (load the folder, encode a short prompt, its first token).
 //
 //   bench_rows [--dir DIR] [--threads 2] [--rounds 7] [--weights f32,q8] [--json FILE]
 //
@@ -57,11 +58,11 @@ struct Passes {
     tinyllm::detail::InferenceState s(c);
     const auto prompt = token_ids(context, 1);
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, prompt.data(), prompt.size());
-    s.logits.resize(static_cast<std::size_t>(c.vocab_size));
+    std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));
     const int next = 42;
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, &next, 1);
-    tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data(), 1, s.logits.data());
+    tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data(), 1, logits.data());
     return bench::seconds_since(t0);
   }
   // One step of B sequences (generate_batch's step): forward_batch and the head over all B rows.
@@ -88,11 +89,11 @@ struct Passes {
     const auto& c = m.config();
     const auto ids = token_ids(T, 7);
     tinyllm::detail::InferenceState s(c);
-    s.logits.resize(static_cast<std::size_t>(c.vocab_size));
+    std::vector<float> logits(static_cast<std::size_t>(c.vocab_size));
     const auto t0 = bench::clock_type::now();
     tinyllm::detail::forward_hidden<Backend>(c, m.weights(), s, ids.data(), T);
     tinyllm::detail::lm_head<Backend>(m.weights(), s.x.data() + (T - 1) * static_cast<std::size_t>(c.n_embd), 1,
-                                      s.logits.data());
+                                      logits.data());
     return bench::seconds_since(t0);
   }
   // A speculative verification pass: T rows after a cached context, logits of every row.
@@ -233,6 +234,34 @@ int main(int argc, char** argv) {
                             {"prompt64_over_decode", p64 / one},
                             {"verify6_ms", v6 * 1e3},
                             {"verify6_over_decode", v6 / one}};
+  }
+
+  // Prompts on bf16 dot products (LoadOptions::bf16_dot) against the F32 kernels, the same F32 folder,
+  // taken in turn in each round: a 64-token prompt (the multi-row kernels without the option) and a
+  // 494-token one (the F32 GEMM).
+  if (!tinyllm::bf16_dot_available()) {
+    std::printf("\nbf16 dot-product prompts: not measured (no AVX-512 BF16 on this CPU or build)\n");
+  } else {
+    tinyllm::LoadOptions o;
+    o.weight_type = tinyllm::WeightType::F32;
+    const Model plain = Model::from_pretrained(dir, o);
+    o.bf16_dot = true;
+    const Model dot = Model::from_pretrained(dir, o);
+    const std::size_t lengths[] = {64, 494};
+    std::map<std::size_t, std::vector<double>> f32_s, dot_s;
+    for (int r = 0; r < rounds; ++r)
+      for (std::size_t T : lengths) {
+        f32_s[T].push_back(Passes{plain}.prompt(T));
+        dot_s[T].push_back(Passes{dot}.prompt(T));
+      }
+    std::printf("\nbf16 dot-product prompts (LoadOptions::bf16_dot), F32 weights, against the F32 kernels:\n");
+    for (std::size_t T : lengths) {
+      const double a = bench::median(f32_s[T]), b = bench::median(dot_s[T]);
+      std::printf("  prompt of %3zu tokens  F32 kernels %6.0f tokens/s, bf16 dot %6.0f tokens/s: %.2fx\n", T, T / a,
+                  T / b, a / b);
+      out["bf16_dot"]["prompt" + std::to_string(T)] = {
+          {"f32_tokens_per_s", T / a}, {"bf16_dot_tokens_per_s", T / b}, {"speedup", a / b}};
+    }
   }
   if (!json_path.empty()) {
     std::ofstream(json_path) << out.dump(2) << "\n";
