@@ -342,7 +342,7 @@ def machine_section(r):
     rows_ = r.get("bench_rows")
     if rows_:
         lines += ["", "`bench_rows`: passes of many rows against one decoding step of the same weights (%d threads, "
-                  "medians of %d rounds; every row bitwise what decoding it alone gives):" % (
+                  "medians of %d rounds that take every measurement in turn):" % (
                       rows_["threads"], rows_["rounds"]), ""]
         types = rows_.get("types", {})
         rows = []
