@@ -53,11 +53,20 @@ struct LoadOptions {
   // same tokens one by one; decoding itself is unchanged. Needs amx_available(); F32 / F16 / BF16
   // weights (Q8 has its own int8 kernels).
   bool amx = false;
+  // Opt-in, the same way on CPUs with AVX-512 BF16 but no AMX (AMD Zen 4 and later, Intel Cooper
+  // Lake and later): linear layers over more than 16 rows at once multiply by bf16 dot products
+  // (vdpbf16ps, twice the multiply-adds of an f32 fma per instruction), activations and weights
+  // rounded to bf16, products summed in f32; the same bound on the logits as amx. Needs
+  // bf16_dot_available(); F32 / F16 / BF16 weights; not together with amx.
+  bool bf16_dot = false;
 };
 
 // Whether this CPU and OS offer AMX bf16 tiles (Sapphire Rapids or later, Linux 5.16+), and this
 // build can use them (x86-64 compiled for AVX-512, e.g. TINYLLM_NATIVE): LoadOptions::amx needs it.
 inline bool amx_available() { return kernels::amx::available(); }
+// Whether this CPU has AVX-512 BF16 and this build can use it (x86-64 compiled for AVX-512):
+// LoadOptions::bf16_dot needs it.
+inline bool bf16_dot_available() { return kernels::bf16::available(); }
 
 #ifdef _OPENMP
 using DefaultBackend = OpenMP;
@@ -231,17 +240,23 @@ BasicGPT2<Backend> BasicGPT2<Backend>::from_pretrained(const std::string& dir, c
                                                 ", not one of WeightType::F32, F16, BF16, Q8");
   if (options.amx && !amx_available())
     detail::fail("LoadOptions.amx", "this CPU, OS or build has no AMX bf16 tiles (see amx_available())");
+  if (options.bf16_dot && !bf16_dot_available())
+    detail::fail("LoadOptions.bf16_dot", "this CPU or build has no AVX-512 BF16 (see bf16_dot_available())");
+  if (options.amx && options.bf16_dot)
+    detail::fail("LoadOptions.bf16_dot", "and LoadOptions.amx are alternatives: set one");
   BasicGPT2 m;
   m.dir_ = dir;
   m.config_ = GPT2Config::from_pretrained(dir);
   auto store = std::make_shared<detail::WeightStore>();
   detail::load_weights(dir, m.config_, *store, options.weight_type);
-  if (options.amx)
+  if (options.amx || options.bf16_dot)
     for (auto& block : store->w.h)
       for (LinearWeights* lw : {&block.attn_c_attn, &block.attn_c_proj, &block.mlp_c_fc, &block.mlp_c_proj}) {
         if (lw->weight.type == WeightType::Q8)
-          detail::fail("LoadOptions.amx", "applies to F32, F16 and BF16 weights, not Q8 (its int8 kernels are used)");
-        lw->weight.amx = true;
+          detail::fail(options.amx ? "LoadOptions.amx" : "LoadOptions.bf16_dot",
+                       "applies to F32, F16 and BF16 weights, not Q8 (its int8 kernels are used)");
+        lw->weight.amx = options.amx;
+        lw->weight.bf16_dot = options.bf16_dot;
       }
   m.store_ = std::move(store);
 

@@ -74,6 +74,7 @@ struct WeightView {
   std::size_t rows = 0, cols = 0;
   bool outputs_are_rows = false;      // W x (wte, lm_head) rather than x @ W (Conv1D)
   bool amx = false;                   // prompts multiply on AMX tiles in bf16 (LoadOptions::amx)
+  bool bf16_dot = false;              // prompts multiply by AVX-512 bf16 dot products (LoadOptions::bf16_dot)
 
   const float* f32() const { return static_cast<const float*>(data); }
   const std::uint16_t* u16() const { return static_cast<const std::uint16_t*>(data); }

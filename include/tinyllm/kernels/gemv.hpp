@@ -15,6 +15,8 @@
 #include "reference.hpp"    // Epilogue
 #include "simd.hpp"
 #include "q8.hpp"          // q8_gemv, q8_gemm
+#include "q8_rows.hpp"     // q8_rows
+#include "rows.hpp"        // rows_product, first_vector_column
 #include "typed_load.hpp"  // LoadF32, LoadF16, LoadBF16, with_loader
 
 namespace tinyllm::kernels::simd {
@@ -196,16 +198,6 @@ inline void gemv_row(const float* x, const Load& w, const float* bias, float* y,
   }
 }
 
-// The first column from c whose elements start a vector's bytes in memory in every row of w (rows a
-// whole number of vectors apart), else the first multiple of the vector width from c.
-template <class Load>
-inline std::size_t first_vector_column(const Load& w, std::size_t c) {
-  constexpr std::size_t W = simd_width, vector_bytes = W * Load::bytes;
-  const std::size_t past = reinterpret_cast<std::uintptr_t>(w.p + c) % vector_bytes;
-  if (w.ld * Load::bytes % vector_bytes != 0 || past % Load::bytes != 0) return (c + W - 1) / W * W;
-  return c + (vector_bytes - past) % vector_bytes / Load::bytes;
-}
-
 // y[m, n] = act(bias[n] + sum_k x[m, k] * w[k, n]) for m < MX (2..16) and n in [n_begin, n_end).
 // x: [MX, ldx]; w: [K, N] (HF Conv1D: in x out), F32 / F16 / BF16; bias: [N] or null; y: [MX, ldy].
 //
@@ -312,26 +304,27 @@ inline void gemv_rows(const float* x, std::size_t ldx, const Load& w, const floa
 template <std::size_t MX>
 inline constexpr std::size_t gemv_step_rows = MX == 1 ? 8 : 4;
 
-// The same for any number of rows: one (gemv_row), or up to sixteen per sweep of the weights.
+// The same for any number of rows: one by gemv_row, two or three by gemv_rows (their fmas are few:
+// the weight stream sets the pace), more by the register tiles of rows_product; Q8 weights for up to
+// sixteen rows by q8_rows, for more by q8_gemm (weights packed once for all rows). Every row's results
+// are the same bits.
 inline void gemv_rows(std::size_t M, const float* x, std::size_t ldx, const WeightView& w, const float* bias, float* y,
                       std::size_t ldy, std::size_t K, std::size_t n_begin, std::size_t n_end, Epilogue ep = Epilogue::none) {
   if (w.type == WeightType::Q8) {
     if (M == 1) return q8_gemv(x, K, w, bias, y, n_begin, n_end, ep);
+    if (M <= 16) return q8_rows(M, x, ldx, K, w, bias, y, ldy, n_begin, n_end, ep);
     return q8_gemm(M, x, ldx, K, w, bias, y, ldy, n_begin, n_end, ep);
   }
   with_loader(w, [&](const auto& load) {
-    for (std::size_t m = 0; m < M; m += 16) {
-      const float* xm = x + m * ldx;
-      float* ym = y + m * ldy;
-      auto sweep = [&](auto rows) {
-        constexpr std::size_t mx = decltype(rows)::value;
-        if constexpr (mx == 1)
-          gemv_row<gemv_step_rows<1>>(xm, load, bias, ym, K, n_begin, n_end, ep);
-        else
-          gemv_rows<mx, gemv_step_rows<mx>>(xm, ldx, load, bias, ym, ldy, K, n_begin, n_end, ep);
-      };
-      with_rows<16>(std::min<std::size_t>(16, M - m), sweep);
-    }
+    if (M > 3) return rows_product(M, x, ldx, load, bias, y, ldy, K, n_begin, n_end, ep);
+    auto sweep = [&](auto rows) {
+      constexpr std::size_t mx = decltype(rows)::value;
+      if constexpr (mx == 1)
+        gemv_row<gemv_step_rows<1>>(x, load, bias, y, K, n_begin, n_end, ep);
+      else
+        gemv_rows<mx, gemv_step_rows<mx>>(x, ldx, load, bias, y, ldy, K, n_begin, n_end, ep);
+    };
+    with_rows<3>(M, sweep);
   });
 }
 
@@ -436,6 +429,7 @@ inline void gemv_t(std::size_t M, const float* x, std::size_t ldx, const WeightV
                    std::size_t K, std::size_t n_begin, std::size_t n_end) {
   if (w.type == WeightType::Q8) {  // stored for W x: the same int8 products as a linear layer
     if (M == 1) return q8_gemv(x, K, w, nullptr, y, n_begin, n_end, Epilogue::none);
+    if (M <= 16) return q8_rows(M, x, ldx, K, w, nullptr, y, ldy, n_begin, n_end, Epilogue::none);
     return q8_gemm(M, x, ldx, K, w, nullptr, y, ldy, n_begin, n_end, Epilogue::none);
   }
   with_loader(w, [&](const auto& load) {

@@ -5,7 +5,8 @@
 
 #include "reference.hpp"
 
-#include "amx.hpp"  // opt-in bf16 tiles for prompts
+#include "amx.hpp"       // opt-in bf16 tiles for prompts
+#include "bf16_dot.hpp"  // opt-in bf16 dot products for prompts
 
 #ifndef TINYLLM_NO_SIMD
 #include "elementwise.hpp"

@@ -31,8 +31,10 @@ struct LinearWeights {
 
 // Columns per parallel work item: a multiple of every kernel's tile width, and 256 bytes of a row.
 inline constexpr std::size_t column_tile = 64;
-// Rows up to which the matrix-vector kernel (weights streamed once for all rows) beats the GEMM.
-inline constexpr std::size_t small_batch = 16;
+// Rows up to which the multi-row kernels (weights streamed once for all rows) serve a product, rather
+// than the GEMM; with weights opted in to a bf16 GEMM (LoadOptions::amx, bf16_dot), up to 16.
+inline constexpr std::size_t small_batch = 64;
+inline std::size_t gemm_above(const WeightView& w) { return w.amx || w.bf16_dot ? 16 : small_batch; }
 // Multiply-adds below which handing work to another thread costs more than it saves.
 inline constexpr double min_parallel_work = 1 << 15;
 
@@ -79,35 +81,38 @@ inline WeightView reduction_rows(const WeightView& w, std::size_t k0, std::size_
 }
 
 // A prompt's product y[T, n_out] = act(x[T, K] @ W + bias) (x rows ldx apart): the activations
-// packed once (row ranges split across threads; bf16 rows for the AMX kernel), then column pieces
-// taken one at a time by whichever thread is free.
+// packed once (row ranges split across threads; bf16 for the opt-in AMX and dot-product kernels),
+// then column pieces taken one at a time by whichever thread is free.
 template <class Backend>
 void linear_prompt(const WeightView& W, const float* bias, const float* x, std::size_t ldx, std::size_t K, std::size_t T,
                    float* y, std::size_t n_out, Epilogue ep) {
   namespace k = kernels::impl;
   namespace amx = kernels::amx;
-  const bool tiles = W.amx;
-  const std::size_t panel = tiles ? amx::packed_a_rows : k::packed_a_rows;
+  namespace bf16 = kernels::bf16;
+  enum class Kernel { f32, amx, bf16_dot } const kernel = W.amx ? Kernel::amx : W.bf16_dot ? Kernel::bf16_dot : Kernel::f32;
+  const std::size_t panel = kernel == Kernel::amx ? amx::packed_a_rows : kernel == Kernel::bf16_dot ? bf16::packed_a_rows : k::packed_a_rows;
   thread_local detail::AlignedBuffer packed;  // the calling thread's, reused
   for (std::size_t m0 = 0; m0 < T; m0 += prompt_rows) {
     const std::size_t M = std::min(prompt_rows, T - m0);
     const float* a = x + m0 * ldx;
-    packed.resize(tiles ? amx::packed_a_size(M, K) : k::packed_a_size(M, K));
+    packed.resize(kernel == Kernel::amx ? amx::packed_a_size(M, K) : kernel == Kernel::bf16_dot ? bf16::packed_a_size(M, K) : k::packed_a_size(M, K));
     float* ap = packed.data();
     Backend::parallel_for(0, (M + panel - 1) / panel, [&](std::size_t b, std::size_t e) {
       const std::size_t r0 = b * panel, r1 = std::min(e * panel, M);
-      if (tiles)
-        amx::pack_a_rows(a, ldx, M, K, r0, r1, ap);
-      else
-        k::pack_a_rows(a, ldx, M, K, r0, r1, ap);
+      switch (kernel) {
+        case Kernel::amx: return amx::pack_a_rows(a, ldx, M, K, r0, r1, ap);
+        case Kernel::bf16_dot: return bf16::pack_a_rows(a, ldx, M, K, r0, r1, ap);
+        case Kernel::f32: return k::pack_a_rows(a, ldx, M, K, r0, r1, ap);
+      }
     });
     parallel_for_each<Backend>((n_out + prompt_piece - 1) / prompt_piece, [&](std::size_t i) {
       const std::size_t n0 = i * prompt_piece, n1 = std::min(n0 + prompt_piece, n_out);
       float* c = y + m0 * n_out;
-      if (tiles)
-        amx::gemm_packed(M, K, ap, W, bias, c, n_out, n0, n1, ep);
-      else
-        k::gemm_packed(M, K, ap, W, bias, c, n_out, n0, n1, ep);
+      switch (kernel) {
+        case Kernel::amx: return amx::gemm_packed(M, K, ap, W, bias, c, n_out, n0, n1, ep);
+        case Kernel::bf16_dot: return bf16::gemm_packed(M, K, ap, W, bias, c, n_out, n0, n1, ep);
+        case Kernel::f32: return k::gemm_packed(M, K, ap, W, bias, c, n_out, n0, n1, ep);
+      }
     });
   }
 }
@@ -134,14 +139,14 @@ void product(const WeightView& W, const float* bias, const float* x, std::size_t
              float* y, std::size_t n_out, Epilogue ep) {
   const double work = static_cast<double>(T) * K * n_out;
   const bool serial = work < 2 * min_parallel_work;
-  if (T > small_batch && W.type != WeightType::Q8) {
+  if (T > gemm_above(W) && W.type != WeightType::Q8) {
     if (serial) return linear_prompt<Serial>(W, bias, x, ldx, K, T, y, n_out, ep);
     return linear_prompt<Backend>(W, bias, x, ldx, K, T, y, n_out, ep);
   }
   const ColumnSplit split(n_out, work);
   Backend::parallel_for(0, split.items, [&](std::size_t b, std::size_t e) {
     const std::size_t n0 = b * split.width, n1 = std::min(e * split.width, n_out);
-    if (T <= small_batch)  // decoding one or a few sequences: stream the weights once
+    if (T <= gemm_above(W))  // decoding one or a few sequences: stream the weights once
       kernels::impl::gemv_rows(T, x, ldx, W, bias, y, n_out, K, n0, n1, ep);
     else                   // a prompt with Q8 weights (activations quantized by each thread)
       kernels::impl::gemm(T, K, x, ldx, W, bias, y, n_out, n0, n1, ep);
@@ -237,7 +242,7 @@ void linear(const LinearWeights& w, const float* x, std::size_t T, float* y, Epi
   rest.resize(T * n_out);
   float* y2 = rest.data();
   const double work = static_cast<double>(T) * n_in * n_out;
-  if (T > small_batch || work < 2 * min_parallel_work) {  // a prompt (or too little work for threads): half by half
+  if (T > gemm_above(w.weight) || work < 2 * min_parallel_work) {  // a prompt (or too little work for threads): half by half
     product<Backend>(first, w.bias, x, n_in, kh, T, y, n_out, Epilogue::none);
     product<Backend>(second, nullptr, x + kh, n_in, n_in - kh, T, y2, n_out, Epilogue::none);
   } else if (T == 1 && Backend::num_threads() >= 2) {  // decoding one sequence
