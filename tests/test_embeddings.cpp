@@ -156,7 +156,7 @@ TEST_CASE("Pooling::none after ln_f is forward's hidden state, bitwise, and give
     REQUIRE(h.size() == ids.size() * static_cast<std::size_t>(c.n_embd));
     CHECK(std::memcmp(h.data(), s.x.data(), h.size() * 4) == 0);
     std::vector<float> logits(ids.size() * static_cast<std::size_t>(c.vocab_size));
-    tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, model.weights(), h.data(), ids.size(), logits.data());
+    tinyllm::detail::lm_head<tinyllm::DefaultBackend>(model.weights(), h.data(), ids.size(), logits.data());
     CHECK(logits == model.forward(ids));
   }
 }

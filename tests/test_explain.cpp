@@ -164,7 +164,7 @@ TEST_CASE("inspect: attention rows sum to 1 with zeros right of the diagonal; hi
     }
     const std::size_t V = static_cast<std::size_t>(c.vocab_size);
     std::vector<float> logits(V);
-    tinyllm::detail::lm_head<tinyllm::DefaultBackend>(c, model.weights(), insp.hidden_state(c.n_layer) + (T - 1) * C, 1,
+    tinyllm::detail::lm_head<tinyllm::DefaultBackend>(model.weights(), insp.hidden_state(c.n_layer) + (T - 1) * C, 1,
                                                       logits.data());
     CHECK(std::equal(logits.begin(), logits.end(), insp.logits.begin() + static_cast<long>((T - 1) * V)));
   }

@@ -50,11 +50,11 @@ struct Engine::Sequence {
         prompt_length(ids.size()) {
     const GenerationConfig& cfg = spec->cfg;
     const detail::ModelRef ref{model.config(), model.weights(), &model.tokenizer()};
-    eos = detail::checked_eos(ref, cfg, model.eos_token_ids());  // validates cfg, as generate() does
+    eos = detail::checked_eos(ref, cfg, model.eos_token_ids());  // cfg validated by api.cpp; its ids checked here
     const std::size_t ctx = static_cast<std::size_t>(model.config().n_positions);
     const std::size_t room = ctx > prompt_length ? ctx - prompt_length : 0;
     max_length = prompt_length + std::min(static_cast<std::size_t>(std::max(cfg.max_new_tokens, 0)), room);
-    rng = detail::sequence_rng(cfg.seed, spec->stream);
+    rng = detail::random_stream(cfg.seed, spec->stream);
     // Not primed with the prompt: OpenAI's stop sequences match the generated text only.
     stop = detail::StopStringMatcher(&cfg.stop_strings);
     if (cfg.prompt_lookup_num_tokens > 0) {
@@ -308,7 +308,7 @@ void Engine::prompt_logprobs(Sequence& s, std::size_t from, std::size_t T) {
   for (std::size_t b = 0; b < T; b += block) {
     const std::size_t n = std::min(block, T - b);
     logits_.resize(n * V_);
-    detail::lm_head<Backend>(model_.config(), model_.weights(), s.state.x.data() + b * C_, n, logits_.data());
+    detail::lm_head<Backend>(model_.weights(), s.state.x.data() + b * C_, n, logits_.data());
     std::vector<TokenOut> part(n);
     Backend::parallel_for(0, n, [&](std::size_t i0, std::size_t i1) {
       for (std::size_t i = i0; i < i1; ++i) {
@@ -335,7 +335,7 @@ void Engine::choose_all(const std::vector<Sequence*>& ready, const float* hidden
   const std::size_t n = ready.size();
   if (n == 0) return;
   logits_.resize(n * V_);
-  detail::lm_head<Backend>(model_.config(), model_.weights(), hidden, n, logits_.data());
+  detail::lm_head<Backend>(model_.weights(), hidden, n, logits_.data());
   std::vector<TokenOut> out(n);
   Backend::parallel_for(0, n, [&](std::size_t b, std::size_t e) {
     for (std::size_t i = b; i < e; ++i) choose(*ready[i], logits_.data() + i * V_, out[i], ready[i]->spec->logprobs);
@@ -438,7 +438,7 @@ void Engine::speculate(Sequence& s) {
   pass.insert(pass.end(), proposals.begin(), proposals.end());
   detail::forward_hidden<Backend>(model_.config(), model_.weights(), s.state, pass.data(), k + 1);
   logits_.resize((k + 1) * V_);
-  detail::lm_head<Backend>(model_.config(), model_.weights(), s.state.x.data(), k + 1, logits_.data());
+  detail::lm_head<Backend>(model_.weights(), s.state.x.data(), k + 1, logits_.data());
   if (metrics_) metrics_->step(1);
   std::size_t accepted = 0;
   for (std::size_t i = 0; i <= k; ++i) {

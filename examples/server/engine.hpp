@@ -8,7 +8,7 @@
 // Exact: a sequence's tokens are what the library's generate() gives for the same prompt and config
 // alone: forward_batch's rows and a chunked prompt's rows are bitwise those of one sequence, the
 // choice of a token runs the library's processors, warpers and sampler on the sequence's own ids,
-// and sequence r of a seeded request draws from sequence_rng(seed, r) whatever else runs.
+// and sequence r of a seeded request draws from random_stream(seed, r) whatever else runs.
 // Depends on the library (gpt2.hpp and generation/) and api.hpp / choice.hpp / metrics.hpp.
 #pragma once
 
@@ -40,7 +40,7 @@ struct SequenceSpec {
   std::vector<int> prompt;
   GenerationConfig cfg;          // max_new_tokens, sampling, processors, stop_strings, seed, top_logprobs,
                                  // prompt_lookup_num_tokens (num_return_sequences and num_beams are 1)
-  std::size_t stream = 0;        // draws from sequence_rng(cfg.seed, stream): return sequence `stream`
+  std::size_t stream = 0;        // draws from random_stream(cfg.seed, stream): return sequence `stream`
   bool logprobs = false;         // each new token's log-prob, with cfg.top_logprobs alternatives
   bool prompt_logprobs = false;  // the same for the prompt's tokens after the first (echo)
   ScoreAdjustments adjust;

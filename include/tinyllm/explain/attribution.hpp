@@ -92,7 +92,7 @@ LogitAttribution direct_logit_attribution(const BasicGPT2<Backend>& model, const
   detail::ResidualPartsRecorder rec(pos, C, L);
   detail::observed_forward<Backend>(c, w, s, ids.data(), pos + 1, rec);
   std::vector<float> logits(V);
-  detail::lm_head<Backend>(c, w, s.x.data() + pos * C, 1, logits.data());
+  detail::lm_head<Backend>(w, s.x.data() + pos * C, 1, logits.data());
 
   LogitAttribution a;
   a.target = target, a.position = static_cast<int>(pos), a.n_layer = c.n_layer, a.n_head = c.n_head;

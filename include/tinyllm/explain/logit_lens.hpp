@@ -78,7 +78,7 @@ LogitLens logit_lens(const BasicGPT2<Backend>& model, const Inspection& insp, co
       const float* h = insp.hidden_states[l].data() + t0 * C;
       if (l + 1 < rows)  // the last hidden state is already ln_f's output
         layers::layer_norm<Backend>(model.weights().ln_f, h, n, C, c.layer_norm_epsilon, normed.data());
-      detail::lm_head<Backend>(c, model.weights(), l + 1 < rows ? normed.data() : h, n, logits.data());
+      detail::lm_head<Backend>(model.weights(), l + 1 < rows ? normed.data() : h, n, logits.data());
       Backend::parallel_for(0, n, [&](std::size_t b, std::size_t e) {
         for (std::size_t i = b; i < e; ++i) {
           const float* row = logits.data() + i * V;

@@ -46,7 +46,7 @@ Occlusion occlusion(const BasicGPT2<Backend>& model, const std::vector<int>& ids
   const std::size_t T = ids.size(), C = static_cast<std::size_t>(c.n_embd), V = static_cast<std::size_t>(c.vocab_size);
   std::vector<float> logits(V);
   auto logprob_of = [&](const float* hidden) {  // log p(target) from one row of ln_f(x)
-    detail::lm_head<Backend>(c, w, hidden, 1, logits.data());
+    detail::lm_head<Backend>(w, hidden, 1, logits.data());
     return static_cast<float>(static_cast<double>(logits[static_cast<std::size_t>(target)]) -
                               detail::log_normalizer(logits.data(), V));
   };

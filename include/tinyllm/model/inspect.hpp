@@ -130,7 +130,7 @@ Inspection inspect(const GPT2Config& c, const GPT2Weights& w, const std::vector<
   if (opts.hidden_states) r.hidden_states[L].assign(s.x.data(), s.x.data() + T * C);  // ln_f(x), as HF
   if (opts.logits) {
     r.logits.resize(T * static_cast<std::size_t>(c.vocab_size));
-    lm_head<Backend>(c, w, s.x.data(), T, r.logits.data());
+    lm_head<Backend>(w, s.x.data(), T, r.logits.data());
   }
   return r;
 }

@@ -108,7 +108,7 @@ std::vector<double> rerank_scores(const BasicGPT2<Backend>& model, const std::ve
     for (std::size_t r0 = 0; r0 < rows; r0 += 32) {
       const std::size_t n = std::min<std::size_t>(32, rows - r0);
       logits.resize(n * V);
-      detail::lm_head<Backend>(c, w, x + r0 * C, n, logits.data());
+      detail::lm_head<Backend>(w, x + r0 * C, n, logits.data());
       std::vector<double> lp(n);
       Backend::parallel_for(0, n, [&](std::size_t b, std::size_t e) {
         for (std::size_t r = b; r < e; ++r)
