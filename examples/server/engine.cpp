@@ -50,7 +50,7 @@ struct Engine::Sequence {
         prompt_length(ids.size()) {
     const GenerationConfig& cfg = spec->cfg;
     const detail::ModelRef ref{model.config(), model.weights(), &model.tokenizer()};
-    eos = detail::checked_eos(ref, cfg, model.eos_token_ids());  // validates cfg, as generate() does
+    eos = detail::checked_eos(ref, cfg, model.eos_token_ids());  // cfg validated by api.cpp; its ids checked here
     const std::size_t ctx = static_cast<std::size_t>(model.config().n_positions);
     const std::size_t room = ctx > prompt_length ? ctx - prompt_length : 0;
     max_length = prompt_length + std::min(static_cast<std::size_t>(std::max(cfg.max_new_tokens, 0)), room);

@@ -89,6 +89,24 @@ bool keep_going(F& f, Arg&& arg) {
   }
 }
 
+// Text streaming for generate_text and Session::generate_text: generate(on_id) runs with an on_id that
+// turns the new ids into complete UTF-8 pieces for on_text (special tokens skipped); what is held
+// back at the end goes out after it, unless on_text asked to stop. Returns generate's ids.
+template <class Generate, class OnText>
+std::vector<int> stream_text(const Tokenizer& tokenizer, Generate&& generate, OnText& on_text) {
+  TokenStreamDecoder decoder(tokenizer, /*skip_special_tokens=*/true);
+  bool go = true;
+  auto on_id = [&](int id) {
+    const std::string piece = decoder.push(id);
+    if (!piece.empty()) go = keep_going(on_text, piece);
+    return go;
+  };
+  std::vector<int> ids = generate(on_id);
+  const std::string rest = decoder.flush();
+  if (go && !rest.empty()) keep_going(on_text, rest);
+  return ids;
+}
+
 // What every generate call checks before it runs, once: the config's values (validate), then what
 // the call allows. one_sequence: why it returns one sequence (null: it returns any number);
 // streaming: what to use for beam search instead, when the call streams (null: it does not).
@@ -392,16 +410,8 @@ template <class Backend>
 template <class OnText>
 std::string BasicGPT2<Backend>::generate_text(std::string_view prompt, const GenerationConfig& cfg,
                                               OnText&& on_text) const {
-  TokenStreamDecoder decoder(tokenizer(), /*skip_special_tokens=*/true);
-  bool go = true;
-  const std::vector<int> ids = generate(encode_prompt(prompt, "generate_text"), cfg, [&](int id) {
-    const std::string piece = decoder.push(id);
-    if (!piece.empty()) go = detail::keep_going(on_text, piece);
-    return go;
-  });
-  const std::string rest = decoder.flush();
-  if (go && !rest.empty()) detail::keep_going(on_text, rest);
-  return text(ids);
+  return text(detail::stream_text(
+      tokenizer(), [&](auto& on_id) { return generate(encode_prompt(prompt, "generate_text"), cfg, on_id); }, on_text));
 }
 
 template <class Backend>

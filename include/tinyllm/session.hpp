@@ -116,15 +116,8 @@ std::vector<int> BasicSession<Backend>::generate(const GenerationConfig& cfg, On
 template <class Backend>
 template <class OnText>
 std::string BasicSession<Backend>::generate_text(const GenerationConfig& cfg, OnText&& on_text) {
-  TokenStreamDecoder decoder(model_.tokenizer(), /*skip_special_tokens=*/true);
-  bool go = true;
-  const std::vector<int> ids = generate(cfg, [&](int id) {
-    const std::string piece = decoder.push(id);
-    if (!piece.empty()) go = detail::keep_going(on_text, piece);
-    return go;
-  });
-  const std::string rest = decoder.flush();
-  if (go && !rest.empty()) detail::keep_going(on_text, rest);
+  const std::vector<int> ids =
+      detail::stream_text(model_.tokenizer(), [&](auto& on_id) { return generate(cfg, on_id); }, on_text);
   return model_.tokenizer().decode_text(ids, /*skip_special_tokens=*/true);
 }
 

@@ -35,7 +35,7 @@ namespace tinyllm::detail {
 // decoding of small and random models does; a trained model's text switches token almost every time
 // and rarely repeats, but a single repeat, such as a blank line, happens). A quarter, not a
 // majority, because a rejected run costs a pass a fraction of a row while an accepted one saves a
-// whole pass or more (docs/kernel-notes.md).
+// whole pass or more (docs/performance.md, "Kernel notes").
 inline bool repeats_switches(const std::vector<int>& ids, std::size_t prompt_length) {
   const std::size_t L = ids.size();
   std::size_t switches = 0, repeated = 0;
@@ -92,7 +92,7 @@ inline std::vector<int> prompt_lookup(const std::vector<int>& ids, std::size_t m
 // a pass that accepted all its proposals, one fewer after one that did not, within [lo, hi]; fixed
 // when it does not adapt. Prompt lookup adapts between min(4, prompt_lookup_num_tokens) and
 // prompt_lookup_num_tokens: four rows cost a pass about what one does, so after rejections it
-// shrinks no further than that (docs/kernel-notes.md has the figures).
+// shrinks no further than that (docs/performance.md, "Kernel notes", has the figures).
 struct ProposalLength {
   std::size_t tokens, lo, hi;
   bool adapts;

@@ -45,7 +45,7 @@ namespace similarity_detail {
 
 // Keeps v in a register. Otherwise GCC, short of registers, re-reads a query's vector from memory for
 // each fused multiply-add that uses it (a folded operand): 25 loads for 24 FMAs, and the loads set the
-// pace (a 4 x 6 tile of a 768-wide product ran 1.8-2x faster with this, same bits).
+// pace rather than the FMA units (docs/performance.md, "Kernel notes", has the figure).
 inline void keep_in_register(fbatch& v) {
 #if (defined(__GNUC__) || defined(__clang__)) && (TINYLLM_SIMD_512 || TINYLLM_SIMD_256)
   auto r = static_cast<typename fbatch::register_type>(v);

@@ -78,7 +78,8 @@ inline const float* tensor_as_f32(const TensorView& v, WeightStore& store) {
 }
 
 // The shapes of a Q8 matrix's two tensors in a file written by save_pretrained: q and <name>_scale.
-// (Files of tinyllm 0.1 before this also hold an I32 <name>_qsum per matrix, which is not needed.)
+// (A file may also hold an I32 <name>_qsum per matrix, as early builds of tinyllm 0.1 wrote: it is
+// ignored.)
 inline std::vector<std::vector<std::int64_t>> q8_shapes(const WeightView& w) {
   const auto kp = static_cast<std::int64_t>(w.k_pad()), op = static_cast<std::int64_t>(w.o_pad());
   const auto g = static_cast<std::int64_t>(q8_group), b = static_cast<std::int64_t>(q8_block);

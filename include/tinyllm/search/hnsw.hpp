@@ -20,7 +20,7 @@
 #include <vector>     // std::vector
 
 #include "../error.hpp"
-#include "../kernels/kernels.hpp"  // dot
+#include "../kernels/similarity.hpp"  // inner_products
 #include "exact.hpp"               // Scored
 
 #if !defined(TINYLLM_NO_HNSWLIB) && defined(__has_include)
@@ -58,7 +58,7 @@ namespace detail {
 
 #if TINYLLM_HAS_HNSWLIB
 
-// Inner-product space whose distance is 1 - x . y by tinyllm's dot kernel.
+// Inner-product space whose distance is 1 - x . y by tinyllm's inner-product kernel.
 class DotSpace : public hnswlib::SpaceInterface<float> {
  public:
   explicit DotSpace(std::size_t dim) : dim_(dim) {}
@@ -68,8 +68,11 @@ class DotSpace : public hnswlib::SpaceInterface<float> {
 
  private:
   static float distance(const void* a, const void* b, const void* dim) {
-    return 1.0f - kernels::impl::dot(static_cast<const float*>(a), static_cast<const float*>(b),
-                                     *static_cast<const std::size_t*>(dim));
+    const std::size_t d = *static_cast<const std::size_t*>(dim);
+    float xy;  // exact search's arithmetic (one query against a one-row matrix)
+    kernels::impl::inner_products(1, static_cast<const float*>(a), d, f32_matrix(static_cast<const float*>(b), 1, d),
+                                  &xy, 1, d, 0, 1);
+    return 1.0f - xy;
   }
   std::size_t dim_;
 };
