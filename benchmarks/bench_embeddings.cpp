@@ -10,10 +10,12 @@
 //    time per query, for several ef.
 //
 //   bench_embeddings [--threads 2] [--rows 100000] [--dim 768] [--reps 5] [--hnsw 20000] [--dir DIR]
+//                    [--markdown-into FILE]   (the output, between <!-- embedding-speed:begin/end --> in FILE)
 #include <algorithm>  // std::min
 #include <cstdio>     // std::printf
 #include <cstdlib>    // std::atoi
 #include <filesystem> // std::filesystem
+#include <fstream>    // std::ifstream
 #include <functional> // std::function
 #include <random>     // std::mt19937_64, std::normal_distribution
 #include <string>     // std::string
@@ -23,9 +25,22 @@
 #include <tinyllm/semantic_index.hpp>
 
 #include "probes.hpp"
+#include "markdown.hpp"
 #include "random_gpt2.hpp"
 
 namespace {
+
+std::string report;  // everything printed, for --markdown-into
+
+// std::printf that also keeps the text.
+template <class... Args>
+void say(const char* fmt, Args... args) {
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, fmt, args...);
+  report += buf;
+  std::fputs(buf, stdout);
+  std::fflush(stdout);
+}
 
 double median_seconds(int reps, const std::function<void()>& f) {
   std::vector<double> t;
@@ -61,17 +76,17 @@ void embedding_speed(const std::string& dir, int reps) {
   }
   const double prompt_rate = 494 / bench::median(p), one_rate = 494 / bench::median(one);
   const double batch_rate = 32 * 128 / bench::median(batch);
-  std::printf("embeddings, GPT-2-124M shape (random F32 weights), %d threads:\n", tinyllm::get_num_threads());
-  std::printf("  prompt of 494 tokens (logits of the last):  %7.0f tokens/s\n", prompt_rate);
-  std::printf("  embed one text of 494 tokens:               %7.0f tokens/s  %5.1f%% of the prompt rate\n", one_rate,
+  say("embeddings, GPT-2-124M shape (random F32 weights), %d threads:\n", tinyllm::get_num_threads());
+  say("  prompt of 494 tokens (logits of the last):  %7.0f tokens/s\n", prompt_rate);
+  say("  embed one text of 494 tokens:               %7.0f tokens/s  %5.1f%% of the prompt rate\n", one_rate,
               100 * one_rate / prompt_rate);
-  std::printf("  embed 32 texts of 128 tokens together:      %7.0f tokens/s  %5.1f%% of the prompt rate\n", batch_rate,
+  say("  embed 32 texts of 128 tokens together:      %7.0f tokens/s  %5.1f%% of the prompt rate\n", batch_rate,
               100 * batch_rate / prompt_rate);
 }
 
 void search_speed(const std::string& dir, std::size_t rows, std::size_t dim, int reps, std::size_t hnsw_rows) {
   const int threads = tinyllm::get_num_threads();
-  std::printf("\nexact search, %zu x %zu F32 unit vectors, %d threads:\n", rows, dim, threads);
+  say("\nexact search, %zu x %zu F32 unit vectors, %d threads:\n", rows, dim, threads);
   // Random unit vectors, indexed as they are (no standardisation), one empty document.
   std::vector<float> v(rows * dim), q(64 * dim);
   std::mt19937_64 rng(7);
@@ -108,17 +123,17 @@ void search_speed(const std::string& dir, std::size_t rows, std::size_t dim, int
   const double t1 = bench::median(one), t64 = bench::median(batch);
   const double read_limit = bytes / bench::median(bw), fma_limit = flops64 / bench::median(peak);
   const double batch_limit = std::max(fma_limit, read_limit);
-  std::printf("  one query:          %7.2f ms   limit %6.2f ms (reading %.0f MB at %.1f GB/s): %5.1f%%\n", 1e3 * t1,
+  say("  one query:          %7.2f ms   limit %6.2f ms (reading %.0f MB at %.1f GB/s): %5.1f%%\n", 1e3 * t1,
               1e3 * read_limit, bytes / 1e6, bench::median(bw) / 1e9, 100 * read_limit / t1);
-  std::printf("  64 queries at once: %7.2f ms   limit %6.2f ms (%.2f GFLOP at %.0f GFLOP/s): %5.1f%%  (%.2f ms a query)\n",
+  say("  64 queries at once: %7.2f ms   limit %6.2f ms (%.2f GFLOP at %.0f GFLOP/s): %5.1f%%  (%.2f ms a query)\n",
               1e3 * t64, 1e3 * batch_limit, flops64 / 1e9, bench::median(peak) / 1e9, 100 * batch_limit / t64,
               1e3 * t64 / 64);
-  std::printf("  index load (memory-mapped, %.0f MB file): %.2f ms (median of %zu)\n",
+  say("  index load (memory-mapped, %.0f MB file): %.2f ms (median of %zu)\n",
               static_cast<double>(std::filesystem::file_size(path)) / 1e6, 1e3 * bench::median(loads), loads.size());
 
   if (hnsw_rows == 0) return;
   if (!tinyllm::hnsw_available()) {
-    std::printf("\napproximate search: this build has no hnswlib\n");
+    say("\napproximate search: this build has no hnswlib\n");
     return;
   }
   hnsw_rows = std::min(hnsw_rows, rows);
@@ -126,11 +141,11 @@ void search_speed(const std::string& dir, std::size_t rows, std::size_t dim, int
   small.add_embedded("random", "", std::vector<std::pair<std::size_t, std::size_t>>(hnsw_rows, {0, 0}), index.vectors());
   const auto t0 = bench::clock_type::now();
   small.build_approximate(16, 200);
-  std::printf("\napproximate search (hnswlib, M 16, ef_construction 200), first %zu vectors: graph built in %.1f s\n",
+  say("\napproximate search (hnswlib, M 16, ef_construction 200), first %zu vectors: graph built in %.1f s\n",
               hnsw_rows, bench::seconds_since(t0));
   const auto exact = small.search_vectors(q.data(), 64, o);
   const double t_exact = median_seconds(reps, [&] { small.search_vectors(q.data(), 64, o); }) / 64;
-  std::printf("  exact: %.3f ms a query (64 at once)\n", 1e3 * t_exact);
+  say("  exact: %.3f ms a query (64 at once)\n", 1e3 * t_exact);
   for (int ef : {16, 64, 256}) {
     tinyllm::SearchOptions a = o;
     a.approximate = true;
@@ -141,7 +156,7 @@ void search_speed(const std::string& dir, std::size_t rows, std::size_t dim, int
     for (std::size_t i = 0; i < 64; ++i)
       for (const auto& h : found[i])
         for (const auto& e : exact[i]) same += h.chunk == e.chunk;
-    std::printf("  ef %3d: recall@10 %.3f, %.3f ms a query (%.1fx exact's speed)\n", ef, static_cast<double>(same) / 640.0,
+    say("  ef %3d: recall@10 %.3f, %.3f ms a query (%.1fx exact's speed)\n", ef, static_cast<double>(same) / 640.0,
                 1e3 * t, t_exact / t);
   }
 }
@@ -151,7 +166,7 @@ void search_speed(const std::string& dir, std::size_t rows, std::size_t dim, int
 int main(int argc, char** argv) {
   int threads = 2, reps = 5;
   std::size_t rows = 100000, dim = 768, hnsw = 0;
-  std::string dir = TINYLLM_BENCH_BINARY_DIR;
+  std::string dir = TINYLLM_BENCH_BINARY_DIR, into;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string a = argv[i];
     if (a == "--threads") threads = std::atoi(argv[i + 1]);
@@ -160,6 +175,7 @@ int main(int argc, char** argv) {
     else if (a == "--reps") reps = std::atoi(argv[i + 1]);
     else if (a == "--hnsw") hnsw = static_cast<std::size_t>(std::atol(argv[i + 1]));
     else if (a == "--dir") dir = argv[i + 1];
+    else if (a == "--markdown-into") into = argv[i + 1];
     else {
       std::fprintf(stderr, "unknown option %s\n", a.c_str());
       return 2;
@@ -169,6 +185,17 @@ int main(int argc, char** argv) {
   try {
     embedding_speed(dir + "/gpt2-124m-random", reps);
     search_speed(dir, rows, dim, reps, hnsw);
+    if (!into.empty()) {
+      std::string cpu = "unknown CPU";
+      std::ifstream info("/proc/cpuinfo");
+      for (std::string line; std::getline(info, line);)
+        if (line.rfind("model name", 0) == 0) {
+          cpu = line.substr(line.find(':') + 2);
+          break;
+        }
+      bench::write_between_markers(into, "embedding-speed", "On " + cpu + ":\n\n```\n" + report + "```\n");
+      std::fprintf(stderr, "[bench] written into %s\n", into.c_str());
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return 1;

@@ -88,14 +88,6 @@ TEST_CASE("elementwise kernels equal their scalar twins (tails, unaligned starts
       k::scalar::add(ads.data() + off, b.data() + off, n);
       simd::add(adv.data() + off, b.data() + off, n);
       CHECK(rel_err(adv.data() + off, ads.data() + off, n) == 0.0);
-
-      double exact = 0, magnitude = 0;  // the order of the sums differs: float rounding apart
-      for (std::size_t i = 0; i < n; ++i) {
-        exact += static_cast<double>(x[off + i]) * b[off + i];
-        magnitude += std::fabs(static_cast<double>(x[off + i]) * b[off + i]);
-      }
-      CHECK(std::fabs(simd::dot(x.data() + off, b.data() + off, n) - exact) <= 1e-6 * std::max(1.0, magnitude));
-      CHECK(std::fabs(k::scalar::dot(x.data() + off, b.data() + off, n) - exact) <= 1e-6 * std::max(1.0, magnitude));
     }
 }
 

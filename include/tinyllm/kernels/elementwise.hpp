@@ -120,22 +120,4 @@ inline void add(float* y, const float* x, std::size_t n) {
   for (; i < n; ++i) y[i] += x[i];
 }
 
-// sum_i a[i] * b[i] (the approximate index's distance: two vectors of any length, no alignment).
-inline float dot(const float* a, const float* b, std::size_t n) {
-  constexpr std::size_t W = simd_width;
-  fbatch acc0(0.0f), acc1(0.0f);
-  std::size_t i = 0;
-  for (; i + 2 * W <= n; i += 2 * W) {
-    acc0 = fmadd(load(a + i), load(b + i), acc0);
-    acc1 = fmadd(load(a + i + W), load(b + i + W), acc1);
-  }
-  if (i + W <= n) {
-    acc0 = fmadd(load(a + i), load(b + i), acc0);
-    i += W;
-  }
-  float s = reduce_add(acc0 + acc1);
-  for (; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 }  // namespace tinyllm::kernels::simd

@@ -104,13 +104,6 @@ inline void add(float* y, const float* x, std::size_t n) {
   for (std::size_t i = 0; i < n; ++i) y[i] += x[i];
 }
 
-// sum_i a[i] * b[i]
-inline float dot(const float* a, const float* b, std::size_t n) {
-  float s = 0;
-  for (std::size_t i = 0; i < n; ++i) s += a[i] * b[i];
-  return s;
-}
-
 // Every matrix kernel computes each output element as one chain, bias first, then k = 0, 1, ... in
 // order, whatever the number of rows or the column range: so one row alone and the same row in a
 // batch give bitwise the same result (the SIMD kernels keep this too). Weights are WeightViews of
