@@ -14,9 +14,9 @@
 namespace {
 
 // Mostly small values, sometimes anything: the edges matter more than the middle.
-int small_int(fuzz::Input& in) {
+int small_int(fuzz::Input& in, int scale = 1) {
   const std::uint8_t k = in.byte();
-  return k < 200 ? k % 8 - 1 : in.i32();
+  return k < 200 ? (k % 8 - 1) * scale : in.i32();
 }
 float small_float(fuzz::Input& in) {
   const std::uint8_t k = in.byte();
@@ -30,14 +30,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const int V = model.config().vocab_size;
   fuzz::Input in(data, size);
   tinyllm::GenerationConfig cfg;
-  cfg.max_length = small_int(in) * 3;
+  cfg.max_length = small_int(in, 3);
   cfg.max_new_tokens = small_int(in);
   cfg.do_sample = in.byte() & 1;
   cfg.temperature = small_float(in);
-  cfg.top_k = small_int(in) * 40;
+  cfg.top_k = small_int(in, 40);
   cfg.top_p = small_float(in);
   cfg.seed = in.u32();
-  for (int n = in.byte() % 3; n > 0; --n) cfg.eos_token_id.push_back(small_int(in) * 50);
+  for (int n = in.byte() % 3; n > 0; --n) cfg.eos_token_id.push_back(small_int(in, 50));
   cfg.min_length = small_int(in);
   cfg.min_new_tokens = small_int(in);
   for (int n = in.byte() % 3; n > 0; --n) cfg.stop_strings.push_back(in.str(4));
@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   cfg.no_repeat_ngram_size = small_int(in);
   for (int n = in.byte() % 3; n > 0; --n) {
     cfg.bad_words_ids.emplace_back();
-    for (int k = in.byte() % 3; k > 0; --k) cfg.bad_words_ids.back().push_back(small_int(in) * 50);
+    for (int k = in.byte() % 3; k > 0; --k) cfg.bad_words_ids.back().push_back(small_int(in, 50));
   }
   cfg.min_p = small_float(in);
   cfg.typical_p = small_float(in);
