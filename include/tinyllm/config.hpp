@@ -1,10 +1,12 @@
-// GPT2Config: the hyper-parameters of a GPT-2 model, read from a Hugging Face config.json.
-// Defaults are GPT-2 small (124M). Depends on error.hpp and io/json.hpp.
+// GPT2Config: the hyper-parameters of a GPT-2 model, read from a Hugging Face config.json, and the stop
+// tokens of generation_config.json. Defaults are GPT-2 small (124M). Depends on error.hpp and io/json.hpp.
 #pragma once
 
-#include <cmath>    // std::isfinite
-#include <cstdint>  // std::int64_t
-#include <string>   // std::string
+#include <cmath>     // std::isfinite
+#include <cstdint>   // std::int64_t
+#include <optional>  // std::optional
+#include <string>    // std::string
+#include <vector>    // std::vector
 
 #include "error.hpp"
 #include "io/json.hpp"
@@ -125,5 +127,25 @@ inline GPT2Config GPT2Config::from_pretrained(const std::string& dir) {
   const std::string file = dir + "/config.json";
   return from_json(detail::read_text_file(file), file);
 }
+
+namespace detail {
+
+// generation_config.json's eos_token_id (an id or a list of ids, each in [0, vocab_size)); empty when
+// the file has none, so config.json's applies. `file` names it in errors.
+inline std::optional<std::vector<int>> generation_eos_token_ids(const std::string& text, const std::string& file,
+                                                                int vocab_size) {
+  const json j = parse_json(text, file);
+  if (!j.is_object() || !j.contains("eos_token_id") || j["eos_token_id"].is_null()) return std::nullopt;
+  const json& e = j["eos_token_id"];
+  std::vector<int> ids;
+  for (const auto& v : e.is_array() ? e : json::array({e})) {
+    if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() >= vocab_size)
+      fail(file, "eos_token_id " + e.dump() + " is not a token id of this model");
+    ids.push_back(v.get<int>());
+  }
+  return ids;
+}
+
+}  // namespace detail
 
 }  // namespace tinyllm

@@ -292,19 +292,8 @@ BasicGPT2<Backend> BasicGPT2<Backend>::from_pretrained(const std::string& dir, c
   // Stop tokens: generation_config.json's eos_token_id (an id or a list) wins over config.json's.
   if (m.config_.eos_token_id >= 0) m.eos_ = {m.config_.eos_token_id};
   const std::string gen = dir + "/generation_config.json";
-  if (detail::file_exists(gen)) {
-    const detail::json j = detail::parse_json(detail::read_text_file(gen), gen);
-    if (j.is_object() && j.contains("eos_token_id") && !j["eos_token_id"].is_null()) {
-      const detail::json& e = j["eos_token_id"];
-      std::vector<int> ids;
-      for (const auto& v : e.is_array() ? e : detail::json::array({e})) {
-        if (!v.is_number_integer() || v.get<long long>() < 0 || v.get<long long>() >= m.config_.vocab_size)
-          detail::fail(gen, "eos_token_id " + e.dump() + " is not a token id of this model");
-        ids.push_back(v.get<int>());
-      }
-      m.eos_ = ids;
-    }
-  }
+  if (detail::file_exists(gen))
+    if (auto ids = detail::generation_eos_token_ids(detail::read_text_file(gen), gen, m.config_.vocab_size)) m.eos_ = *ids;
   return m;
 }
 

@@ -377,6 +377,11 @@ inline Tokenizer Tokenizer::build(const detail::TokenizerFiles& f) {
                                  " (a byte-level BPE vocabulary has one for each of the 256 bytes)");
     }
   }
+  // Training adds one token per merge, so a vocabulary has more tokens than merges (GPT-2: 50,257 and
+  // 50,000); more merges than tokens is a corrupt file, and this bounds the merge table.
+  if (f.merges.size() > listed)
+    detail::fail(f.source, std::to_string(f.merges.size()) + " merges, more than the " + std::to_string(listed) +
+                               " tokens of the vocabulary");
   d->merges.reserve(f.merges.size());
   std::string ra, rb;
   for (std::size_t r = 0; r < f.merges.size(); ++r) {

@@ -4,7 +4,7 @@
 
 #include <cmath>        // std::isfinite
 #include <cstddef>      // std::size_t, std::nullptr_t
-#include <cstdint>      // std::uint64_t
+#include <cstdint>      // std::uint64_t, std::int64_t
 #include <string>       // std::string
 #include <string_view>  // std::string_view
 #include <utility>      // std::declval
@@ -107,6 +107,13 @@ struct GenerationConfig {
   std::string num_assistant_tokens_schedule = "constant";
   float assistant_confidence_threshold = 0.4f;  // the draft stops after a token it gives p < this (0: off)
 
+  // Limits that validate() enforces, so that a request cannot ask for unbounded work or memory.
+  // Sequences per prompt (num_beams x num_return_sequences): each holds a KV cache.
+  static constexpr int max_sequences = 1024;
+  // Stop strings, and bytes in each: every new token is compared against all of them.
+  static constexpr std::size_t max_stop_strings = 256;
+  static constexpr std::size_t max_stop_string_bytes = 1024;
+
   // Throws Error naming the field when a value is out of range or the combination is invalid.
   void validate() const;
 };
@@ -140,12 +147,23 @@ inline void GenerationConfig::validate() const {
   }
   for (int id : eos_token_id)
     if (id < 0) bad("eos_token_id", std::to_string(id) + " is not a token id");
-  for (const std::string& s : stop_strings)
+  if (stop_strings.size() > max_stop_strings)
+    bad("stop_strings", "has " + std::to_string(stop_strings.size()) + " strings, more than max_stop_strings (" +
+                            std::to_string(max_stop_strings) + ")");
+  for (const std::string& s : stop_strings) {
     if (s.empty()) bad("stop_strings", "has an empty string");
+    if (s.size() > max_stop_string_bytes)
+      bad("stop_strings", "has a string of " + std::to_string(s.size()) + " bytes, more than max_stop_string_bytes (" +
+                              std::to_string(max_stop_string_bytes) + ")");
+  }
   if (num_beams < 1) bad("num_beams", "is " + std::to_string(num_beams) + ", must be >= 1");
   if (!std::isfinite(length_penalty)) bad("length_penalty", "is " + str(length_penalty) + ", must be a finite number");
   if (num_return_sequences < 1)
     bad("num_return_sequences", "is " + std::to_string(num_return_sequences) + ", must be >= 1");
+  if (std::int64_t(num_beams) * num_return_sequences > max_sequences)
+    bad(num_beams > 1 ? "num_beams" : "num_return_sequences",
+        "num_beams x num_return_sequences is " + std::to_string(std::int64_t(num_beams) * num_return_sequences) +
+            ", more than max_sequences (" + std::to_string(max_sequences) + ")");
   if (!do_sample && num_beams == 1 && num_return_sequences > 1)
     bad("num_return_sequences", "is " + std::to_string(num_return_sequences) +
                                     ", but greedy search returns one sequence (set do_sample or num_beams)");

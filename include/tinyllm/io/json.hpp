@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cmath>    // std::isfinite
+#include <cstddef>  // std::size_t
 #include <cstdint>  // std::int64_t
 #include <limits>   // std::numeric_limits
 #include <string>   // std::string
@@ -15,8 +16,35 @@ namespace tinyllm::detail {
 
 using json = nlohmann::json;
 
+// How deeply the JSON files of a model folder may nest arrays and objects (GPT-2's nest 3 deep).
+// nlohmann::json parses any depth, but printing a value (as error messages do) recurses once per
+// level: a hostile file nested a million deep would overflow the stack.
+inline constexpr int max_json_depth = 64;
+
+// Throws an Error naming `file` when `text` nests deeper than max_json_depth (strings skipped).
+inline void check_json_depth(const std::string& text, const std::string& file) {
+  int depth = 0;
+  bool in_string = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_json_depth)
+        fail(file, "JSON nests arrays and objects more than " + std::to_string(max_json_depth) +
+                       " levels deep (detail::max_json_depth)");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
 // Parses `text`; a syntax error becomes an Error naming `file`.
 inline json parse_json(const std::string& text, const std::string& file) {
+  check_json_depth(text, file);
   try {
     return json::parse(text);
   } catch (const json::exception& e) {

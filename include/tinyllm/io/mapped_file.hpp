@@ -7,7 +7,6 @@
 #include <cstring>   // std::strerror
 #include <cerrno>    // errno
 #include <fstream>   // std::ifstream
-#include <iterator>  // std::istreambuf_iterator
 #include <memory>    // std::unique_ptr
 #include <string>    // std::string
 #include <utility>   // std::exchange
@@ -113,12 +112,24 @@ inline bool is_directory(const std::string& path) {
 #endif
 }
 
-// Whole file as a string (config.json, vocab.json, merges.txt).
+// The largest JSON or text file of a model folder that tinyllm reads into memory (config.json,
+// generation_config.json, vocab.json, merges.txt, tokenizer.json, model.safetensors.index.json):
+// 64 MiB, twice the largest tokenizer.json on the hub (a 262k-token vocabulary). Its parsed JSON
+// takes a few times this much memory; a larger file is corrupt or hostile.
+inline constexpr std::uint64_t max_text_file_bytes = std::uint64_t(64) << 20;
+
+// Whole file as a string (config.json, vocab.json, merges.txt), at most max_text_file_bytes.
 inline std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) fail(path, "cannot open (missing file?)");
-  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) fail(path, "cannot read");
+  const std::streamoff size = in.tellg();
+  if (size < 0) fail(path, "cannot read");
+  if (static_cast<std::uint64_t>(size) > max_text_file_bytes)
+    fail(path, "is " + std::to_string(size) + " bytes, more than the " + std::to_string(max_text_file_bytes) +
+                   " a model folder's text files may have (detail::max_text_file_bytes)");
+  std::string s(static_cast<std::size_t>(size), '\0');
+  in.seekg(0);
+  if (!in.read(s.data(), size)) fail(path, "cannot read");
   return s;
 }
 

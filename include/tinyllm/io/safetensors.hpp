@@ -72,6 +72,8 @@ class SafetensorsFile {
  public:
   // The spec caps the header at 100 MB; anything larger is a corrupt or hostile file.
   static constexpr std::uint64_t max_header_bytes = 100u << 20;
+  // Tensors in one file: GPT-2 XL saved as Q8 has about 900; more than 65536 is a hostile header.
+  static constexpr std::size_t max_tensors = std::size_t(1) << 16;
 
   explicit SafetensorsFile(const std::string& path) : file_(path) { parse(); }
 
@@ -100,6 +102,10 @@ class SafetensorsFile {
     const std::string header(reinterpret_cast<const char*>(base + 8), static_cast<std::size_t>(n));
     const detail::json j = detail::parse_json(header, path + " (header)");
     if (!j.is_object()) detail::fail(path, "header is not a JSON object");
+    const std::size_t count = j.size() - (j.contains("__metadata__") ? 1 : 0);
+    if (count > max_tensors)
+      detail::fail(path, "header lists " + std::to_string(count) + " tensors, more than max_tensors (" +
+                             std::to_string(max_tensors) + ")");
 
     const std::uint8_t* data = base + 8 + n;
     const std::uint64_t data_size = size - 8 - n;

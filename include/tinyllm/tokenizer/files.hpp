@@ -15,6 +15,10 @@
 
 namespace tinyllm::detail {
 
+// Token ids are below this (16,777,216; GPT-2 has 50,257); with ids dense (Tokenizer's loader checks),
+// it bounds the tables a vocabulary makes.
+inline constexpr int max_vocab_size = 1 << 24;
+
 struct AddedToken {
   std::string content;  // the literal text, e.g. "<|endoftext|>"
   int id = -1;
@@ -35,8 +39,9 @@ inline std::vector<std::pair<std::string, int>> read_vocab_object(const json& j,
   std::vector<std::pair<std::string, int>> vocab;
   vocab.reserve(j.size());
   for (auto it = j.begin(); it != j.end(); ++it) {
-    if (!it->is_number_integer() || it->get<long long>() < 0 || it->get<long long>() >= (1 << 24))
-      fail(where, "token '" + it.key() + "' has id " + it->dump() + ", expected an integer in [0, 16777216)");
+    if (!it->is_number_integer() || it->get<long long>() < 0 || it->get<long long>() >= max_vocab_size)
+      fail(where, "token '" + it.key() + "' has id " + it->dump() + ", expected an integer in [0, " +
+                      std::to_string(max_vocab_size) + ")");
     vocab.emplace_back(it.key(), static_cast<int>(it->get<long long>()));
   }
   return vocab;
@@ -127,7 +132,7 @@ inline TokenizerFiles read_tokenizer_json(const std::string& path) {
       const bool content = t.is_object() && t.contains("content") && t["content"].is_string() &&
                            !t["content"].get<std::string>().empty();
       const bool id = t.is_object() && t.contains("id") && t["id"].is_number_integer() &&
-                      t["id"].get<long long>() >= 0 && t["id"].get<long long>() < (1 << 24);
+                      t["id"].get<long long>() >= 0 && t["id"].get<long long>() < max_vocab_size;
       if (!content || !id)
         fail(path, "added_tokens entry " + t.dump().substr(0, 80) + " needs a non-empty 'content' and an id");
       const std::string where = path + ": added token '" + t["content"].get<std::string>() + "'";
