@@ -437,7 +437,7 @@ TEST_CASE("HTTP: tokenize, detokenize, models, health, metrics, embeddings; chat
   const std::string metrics = request(s.port, "GET", "/metrics").body.get<std::string>();
   for (const char* line : {R"(tinyllm_requests_total{endpoint="/v1/completions",status="200"} 1)",
                            R"(tinyllm_requests_total{endpoint="/v1/chat/completions",status="404"} 1)",
-                           "tinyllm_prompt_tokens_total 5", "tinyllm_generation_tokens_total 35",
+                           "tinyllm_prompt_tokens_total 10", "tinyllm_generation_tokens_total 35",  // prompts: 5 embedded, 5 completed
                            "# TYPE tinyllm_generation_tokens_per_second gauge", "tinyllm_requests_waiting 0",
                            "tinyllm_batch_capacity 4", "tinyllm_time_to_first_token_seconds_count 1",
                            "tinyllm_speculative_acceptance_rate 0"})
